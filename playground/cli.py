@@ -1,0 +1,144 @@
+"""The command line: `python -m playground sample ...` and `python -m playground info`.
+
+Bad input gets one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from playground import weights
+from playground.data import DATASETS, DataError, get_info, parse_label
+from playground.images import grid, to_uint8
+from playground.models import FAMILIES
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, MAX_STEPS, SCHEDULERS
+
+MAX_N = 4096  # images per call: more would take minutes for diffusion on a CPU
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m playground", description="Sample the playground's generative models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("sample", help="generate images to a .npz or .png file")
+    s.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
+    s.add_argument("--family", required=True, help=f"one of: {', '.join(FAMILIES)}")
+    s.add_argument("--n", type=int, default=16, help=f"number of images, 1-{MAX_N}")
+    s.add_argument("--label", default=None, help="class index or name; omit (or 'any') for any class")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="diffusion sampler steps")
+    s.add_argument("--scheduler", default=DEFAULT_SCHEDULER, help=f"diffusion sampler: {', '.join(SCHEDULERS)}")
+    s.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE, help="diffusion classifier-free guidance")
+    s.add_argument("--out", required=True, help="FILE.npz (images, labels) or FILE.png (a grid)")
+    i = sub.add_parser("info", help="list the installed weights")
+    i.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def sample(args: argparse.Namespace) -> int:
+    info = get_info(args.dataset)
+    if args.family not in FAMILIES:
+        raise UsageError(f"unknown family {args.family!r}; choose one of {', '.join(FAMILIES)}")
+    label = parse_label(info, args.label)
+    if not 1 <= args.n <= MAX_N:
+        raise UsageError(f"--n must be from 1 to {MAX_N}, not {args.n}")
+    out = Path(args.out)
+    if out.suffix not in (".npz", ".png"):
+        raise UsageError(f"--out must end in .npz or .png, not {out.name!r}")
+    kw = {}
+    if args.family == "diffusion":
+        if args.scheduler not in SCHEDULERS:
+            raise UsageError(f"unknown scheduler {args.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if not 1 <= args.steps <= MAX_STEPS:
+            raise UsageError(f"--steps must be from 1 to {MAX_STEPS}, not {args.steps}")
+        if not 0.0 <= args.guidance_scale <= 20.0:
+            raise UsageError(f"--guidance-scale must be from 0 to 20, not {args.guidance_scale}")
+        kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale}
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, not {args.seed}")
+    model = weights.load(args.dataset, args.family)
+    t0 = time.perf_counter()
+    images = model.sample(args.n, seed=args.seed, class_labels=label, **kw)
+    ms = (time.perf_counter() - t0) * 1000
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npz":
+        labels = np.full(args.n, -1 if label is None else label, dtype=np.int64)
+        np.savez_compressed(out, images=to_uint8(images), labels=labels)
+    else:
+        grid(images, nrow=min(args.n, 10)).save(out)
+    cost = model.cost(class_labels=label, **kw)
+    print(f"wrote {args.n} {info.title} {args.family} images to {out} in {ms:.0f} ms ({cost.describe()})")
+    return 0
+
+
+def info_command(args: argparse.Namespace) -> int:
+    root = weights.weights_root()
+    rows = []
+    for dataset, kinds in weights.available(root).items():
+        metrics_path = root / dataset / "metrics.json"
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        for kind in kinds:
+            d = weights.model_dir(dataset, kind, root)
+            size = sum(p.stat().st_size for p in d.rglob("*.safetensors"))
+            try:
+                model = weights.load(dataset, kind, root)
+                params = sum(p.numel() for p in (model.unet if kind == "diffusion" else model).parameters())
+                status = "ok"
+            except weights.WeightsError as exc:
+                params, status = None, str(exc)
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": kind,
+                    "parameters": params,
+                    "bytes": size,
+                    "status": status,
+                    "metrics": metrics.get("families", {}).get(kind),
+                }
+            )
+    if args.json:
+        print(json.dumps({"weights": str(root), "models": rows}, indent=2))
+        return 0
+    if not rows:
+        print(f"no weights installed under {root}; train some with scripts/train.py")
+        return 0
+    print(f"weights under {root}")
+    print(f"{'dataset':<9} {'model':<11} {'parameters':>11} {'size':>9}  status / metrics")
+    for r in rows:
+        params = f"{r['parameters'] / 1e6:.2f} M" if r["parameters"] else "-"
+        extra = (
+            r["status"]
+            if r["status"] != "ok"
+            else (json.dumps(r["metrics"]) if r["metrics"] else "ok (no metrics yet)")
+        )
+        print(f"{r['dataset']:<9} {r['model']:<11} {params:>11} {r['bytes'] / 1e6:>7.2f} MB  {extra}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return sample(args) if args.command == "sample" else info_command(args)
+    except (UsageError, DataError, weights.WeightsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

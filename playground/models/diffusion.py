@@ -1,0 +1,224 @@
+"""A class-conditional diffusion model: diffusers' `UNet2DModel` and diffusers' schedulers.
+
+Training (Ho et al. 2020, "Denoising Diffusion Probabilistic Models") teaches the UNet to
+predict the noise added to an image at a random timestep. Sampling starts from pure noise
+`x_T` and removes noise step by step; which steps and how is the scheduler's business:
+DDPM (stochastic, Ho et al. 2020), DDIM (deterministic, Song et al. 2021) or DPM-Solver++
+(Lu et al. 2022). Classifier-free guidance (Ho & Salimans 2022): the UNet also learned a
+"null" class, and the guided noise estimate is eps_null + w * (eps_class - eps_null).
+
+Weights are diffusers' own layout (`unet/`, `scheduler/`), so `diffusers` loads them by itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import (
+    DDIMInverseScheduler,
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    UNet2DModel,
+)
+
+from playground.models.common import Cost, count_parameters, device_of, label_tensor, make_generator
+
+
+@dataclass
+class DiffusionConfig:
+    image_channels: int = 1
+    image_size: int = 28
+    num_classes: int = 10
+    block_out_channels: tuple[int, ...] = (16, 32, 64)  # one UNet level each; the image halves per level
+    layers_per_block: int = 1
+    attention: bool = False  # self-attention at the lowest resolution
+    norm_num_groups: int = 8
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"  # the cosine schedule of Nichol & Dhariwal 2021
+
+    def build_unet(self) -> UNet2DModel:
+        n = len(self.block_out_channels)
+        down = ["DownBlock2D"] * n
+        up = ["UpBlock2D"] * n
+        if self.attention:
+            down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
+        return UNet2DModel(
+            sample_size=self.image_size,
+            in_channels=self.image_channels,
+            out_channels=self.image_channels,
+            block_out_channels=tuple(self.block_out_channels),
+            layers_per_block=self.layers_per_block,
+            down_block_types=tuple(down),
+            up_block_types=tuple(up),
+            norm_num_groups=self.norm_num_groups,
+            num_class_embeds=self.num_classes + 1,  # the last one is the "null" class for guidance
+        )
+
+    def build_scheduler(self) -> DDPMScheduler:
+        return DDPMScheduler(
+            num_train_timesteps=self.num_train_timesteps,
+            beta_schedule=self.beta_schedule,
+            prediction_type="epsilon",
+            clip_sample=True,
+        )
+
+
+# Samplers for a trained model, built from its training schedule. "trailing" timesteps start
+# at t = T - 1, which matters with few steps (Lin et al. 2024, "Common Diffusion Noise Schedules
+# and Sample Steps are Flawed", table 2).
+SCHEDULERS = {
+    "ddpm": lambda config: DDPMScheduler.from_config(config, timestep_spacing="trailing"),
+    "ddim": lambda config: DDIMScheduler.from_config(config, timestep_spacing="trailing"),
+    "dpm++": lambda config: DPMSolverMultistepScheduler.from_config(
+        config, algorithm_type="dpmsolver++", timestep_spacing="trailing"
+    ),
+}
+
+
+def _training_config(scheduler) -> dict:
+    """The scheduler's settings as plain values. (A loaded config lists the keys it took from
+    defaults, and `from_config` would let the new class's own defaults replace them.)"""
+    return {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
+
+
+DEFAULT_SCHEDULER = "dpm++"
+DEFAULT_STEPS = 20
+DEFAULT_GUIDANCE = 2.0
+MAX_STEPS = 1000
+
+
+class DiffusionModel:
+    """A UNet and its training noise schedule, with the family interface on top."""
+
+    family = "diffusion"
+
+    def __init__(self, unet: UNet2DModel, scheduler: DDPMScheduler):
+        self.unet = unet.eval()
+        self.scheduler = scheduler
+
+    @classmethod
+    def from_config(cls, config: DiffusionConfig) -> DiffusionModel:
+        return cls(config.build_unet(), config.build_scheduler())
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self.unet.save_pretrained(Path(path) / "unet")
+        self.scheduler.save_pretrained(Path(path) / "scheduler")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> DiffusionModel:
+        unet = UNet2DModel.from_pretrained(path, subfolder="unet")
+        return cls(unet, DDPMScheduler.from_pretrained(path, subfolder="scheduler"))
+
+    def to(self, device) -> DiffusionModel:
+        self.unet.to(device)
+        return self
+
+    # --- the family interface -------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return self.unet.config.num_class_embeds - 1
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        c = self.unet.config
+        return (c.in_channels, c.sample_size, c.sample_size)
+
+    def sample_latent(self, n: int, generator: torch.Generator, class_labels=None) -> torch.Tensor:
+        """x_T ~ N(0, I), as large as the image: diffusion's "latent" is its starting noise."""
+        return torch.randn((n, *self.latent_shape), generator=generator).to(device_of(self.unet))
+
+    def make_scheduler(self, scheduler: str = DEFAULT_SCHEDULER, num_inference_steps: int = DEFAULT_STEPS):
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if (
+            isinstance(num_inference_steps, bool)
+            or int(num_inference_steps) != num_inference_steps
+            or not (1 <= num_inference_steps <= MAX_STEPS)
+        ):
+            raise ValueError(f"num_inference_steps must be an integer from 1 to {MAX_STEPS}")
+        s = SCHEDULERS[scheduler](_training_config(self.scheduler))
+        s.set_timesteps(int(num_inference_steps))
+        return s
+
+    def _eps(self, x: torch.Tensor, t, y: torch.Tensor | None, guidance_scale: float) -> torch.Tensor:
+        """The noise estimate, guided when a class is given (classifier-free guidance)."""
+        null = torch.full((len(x),), self.num_classes, device=x.device)
+        if y is None:
+            return self.unet(x, t, class_labels=null).sample
+        if guidance_scale == 1.0:
+            return self.unet(x, t, class_labels=y).sample
+        eps_c, eps_u = self.unet(torch.cat([x, x]), t, class_labels=torch.cat([y, null])).sample.chunk(2)
+        return eps_u + guidance_scale * (eps_c - eps_u)
+
+    def _x0(self, x: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
+        """The clean image the noise estimate implies: x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+        abar = self.scheduler.alphas_cumprod.to(x.device)[int(t)]
+        return ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-1, 1)
+
+    @torch.inference_mode()
+    def trajectory(
+        self,
+        z: torch.Tensor,
+        class_labels=None,
+        num_inference_steps: int = DEFAULT_STEPS,
+        scheduler: str = DEFAULT_SCHEDULER,
+        guidance_scale: float = DEFAULT_GUIDANCE,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[dict]:
+        """The reverse process, one dict per step: `t`, the current noisy `x_t` and the predicted
+        clean image `x0`, both in [0, 1]. The last `x_t` is the sample."""
+        self.unet.eval()
+        s = self.make_scheduler(scheduler, num_inference_steps)
+        x = z.to(device_of(self.unet)) * s.init_noise_sigma
+        y = label_tensor(class_labels, len(x), self.num_classes, x.device)
+        extra = {"generator": generator} if scheduler == "ddpm" else {}
+        for i, t in enumerate(s.timesteps):
+            eps = self._eps(s.scale_model_input(x, t), t, y, float(guidance_scale))
+            x0 = self._x0(x, eps, t)
+            x = s.step(eps, t, x, **extra).prev_sample
+            last = i == len(s.timesteps) - 1
+            yield {"step": i + 1, "t": int(t), "x_t": ((x.clamp(-1, 1) + 1) / 2), "x0": (x0 + 1) / 2, "last": last}
+
+    def decode(self, z: torch.Tensor, class_labels=None, **kw) -> torch.Tensor:
+        """Run the sampler from x_T = z to the end; images in [0, 1]."""
+        (last,) = deque(self.trajectory(z, class_labels, **kw), maxlen=1)
+        return last["x_t"]
+
+    def sample(self, n: int, seed: int | torch.Generator = 0, class_labels=None, **kw) -> torch.Tensor:
+        g = make_generator(seed)
+        z = self.sample_latent(n, g, class_labels)
+        return self.decode(z, class_labels, generator=g, **kw)
+
+    @torch.inference_mode()
+    def encode(self, x: torch.Tensor, class_labels=None, num_inference_steps: int = 50, **_) -> torch.Tensor:
+        """DDIM inversion (Song et al. 2021, sec. 4.3; Dhariwal & Nichol 2021): run the
+        deterministic DDIM update backwards, image → x_T, with the unguided noise estimate.
+        Decoding the result with DDIM and the same steps (guidance 1) gives the image back."""
+        self.unet.eval()
+        inv = DDIMInverseScheduler.from_config(
+            _training_config(self.scheduler), clip_sample=False, timestep_spacing="trailing"
+        )
+        inv.set_timesteps(int(num_inference_steps))
+        x = x.to(device_of(self.unet)) * 2 - 1
+        y = label_tensor(class_labels, len(x), self.num_classes, x.device)
+        for t in inv.timesteps:
+            x = inv.step(self._eps(x, t, y, 1.0), t, x).prev_sample
+        return x
+
+    @torch.inference_mode()
+    def add_noise(self, x: torch.Tensor, timestep: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The forward process q(x_t | x_0) at one timestep, for images in [0, 1]."""
+        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        t = torch.full((len(x),), int(timestep), dtype=torch.int64)
+        return ((self.scheduler.add_noise(x * 2 - 1, noise, t).clamp(-1, 1)) + 1) / 2
+
+    def cost(
+        self, num_inference_steps: int = DEFAULT_STEPS, guidance_scale: float = DEFAULT_GUIDANCE, class_labels=None, **_
+    ) -> Cost:
+        guided = class_labels is not None and guidance_scale != 1.0
+        return Cost(nfe=int(num_inference_steps) * (2 if guided else 1), parameters=count_parameters(self.unet))

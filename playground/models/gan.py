@@ -1,0 +1,154 @@
+"""A class-conditional DCGAN: a generator (the forger) and a discriminator (the detective).
+
+Conditioning: the generator gets a learned class embedding beside `z`; the discriminator is a
+projection discriminator (Miyato & Koyama 2018, "cGANs with Projection Discriminator"). One
+extra "null" class, used for a fraction of the training batches, teaches both networks the
+unconditional game too, so "any class" means a genuinely unconditional sample (and mode
+collapse, if any, shows in the class histogram of those samples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from playground.models.common import Cost, count_parameters, device_of, label_tensor, make_generator
+
+
+@dataclass
+class GANConfig:
+    image_channels: int = 1
+    image_size: int = 28  # divisible by 4: the generator upsamples twice from image_size // 4
+    num_classes: int = 10
+    latent_dim: int = 64  # the size of z, the vector a GAN decodes
+    base_channels: int = 64  # width of the last generator / first discriminator layer
+    embed_dim: int = 32  # class embedding fed to the generator
+    null_class_prob: float = 0.2  # training only: share of batches shown with the "null" label
+
+
+class Generator(nn.Module):
+    def __init__(self, c: GANConfig):
+        super().__init__()
+        self.c = c
+        s, b = c.image_size // 4, c.base_channels
+        self.embed = nn.Embedding(c.num_classes + 1, c.embed_dim)  # last index: no class
+        self.fc = nn.Sequential(
+            nn.Linear(c.latent_dim + c.embed_dim, 2 * b * s * s, bias=False),
+            nn.BatchNorm1d(2 * b * s * s),
+            nn.ReLU(True),
+        )
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * b, b, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(b),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(b, c.image_channels, 4, 2, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        s, b = self.c.image_size // 4, self.c.base_channels
+        h = self.fc(torch.cat([z, self.embed(y)], dim=1)).view(-1, 2 * b, s, s)  # (N, 2b, s/4, s/4)
+        return self.net(h)  # (N, C, s, s) in [-1, 1]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, c: GANConfig):
+        super().__init__()
+        s, b = c.image_size // 4, c.base_channels
+        self.net = nn.Sequential(
+            spectral_norm(nn.Conv2d(c.image_channels, b, 4, 2, 1)),
+            nn.LeakyReLU(0.2, True),
+            spectral_norm(nn.Conv2d(b, 2 * b, 4, 2, 1)),
+            nn.LeakyReLU(0.2, True),
+            nn.Flatten(),
+        )
+        self.out = spectral_norm(nn.Linear(2 * b * s * s, 1))
+        self.embed = spectral_norm(nn.Embedding(c.num_classes + 1, 2 * b * s * s))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.net(x)  # (N, 2b * s/4 * s/4)
+        return self.out(h).squeeze(1) + (self.embed(y) * h).sum(1)  # logit of "real"
+
+
+class GAN(nn.Module, PyTorchModelHubMixin):
+    """Generator and discriminator, saved together; the family interface is on the generator side."""
+
+    def __init__(self, config: GANConfig | dict | None = None):
+        super().__init__()
+        if isinstance(config, dict):
+            config = GANConfig(**config)
+        self.config = config = config or GANConfig()
+        if config.image_size % 4:
+            raise ValueError("GAN image_size must be divisible by 4")
+        self.generator = Generator(config)
+        self.discriminator = Discriminator(config)
+
+    # --- the family interface -------------------------------------------------------------
+    family = "gan"
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.config.latent_dim,)
+
+    def sample_latent(self, n: int, generator: torch.Generator, class_labels=None) -> torch.Tensor:
+        """z ~ N(0, I); the class is given to `decode`, not drawn into z."""
+        return torch.randn((n, *self.latent_shape), generator=generator).to(device_of(self))
+
+    def _labels(self, class_labels, n: int) -> torch.Tensor:
+        y = label_tensor(class_labels, n, self.num_classes, device_of(self))
+        return torch.full((n,), self.num_classes, device=device_of(self)) if y is None else y
+
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor, class_labels=None, **_) -> torch.Tensor:
+        """One generator pass: z (and a class, or none) → images in [0, 1]."""
+        self.generator.eval()
+        z = z.to(device_of(self))
+        return (self.generator(z, self._labels(class_labels, len(z))) + 1) / 2
+
+    def sample(self, n: int, seed: int | torch.Generator = 0, class_labels=None, **kw) -> torch.Tensor:
+        g = make_generator(seed)
+        return self.decode(self.sample_latent(n, g, class_labels), class_labels, **kw)
+
+    @torch.inference_mode()
+    def discriminate(self, x: torch.Tensor, class_labels=None) -> torch.Tensor:
+        """The discriminator's probability that each image (in [0, 1]) is real."""
+        self.discriminator.eval()
+        x = x.to(device_of(self)) * 2 - 1
+        return torch.sigmoid(self.discriminator(x, self._labels(class_labels, len(x))))
+
+    def encode(
+        self, x: torch.Tensor, class_labels=None, num_steps: int = 200, seed: int = 0, lr: float = 0.05
+    ) -> torch.Tensor:
+        """GAN inversion: a GAN has no encoder, so search for the z whose image is closest to x.
+
+        Adam on the pixel error plus a small pull towards the prior's typical set
+        (Creswell & Bharath 2016, "Inverting the Generator of a GAN").
+        """
+        self.generator.eval()
+        for p in self.generator.parameters():
+            p.requires_grad_(False)
+        x = x.to(device_of(self)) * 2 - 1
+        y = self._labels(class_labels, len(x))
+        z = self.sample_latent(len(x), make_generator(seed)).clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        with torch.enable_grad():
+            for _ in range(num_steps):
+                opt.zero_grad()
+                loss = F.mse_loss(self.generator(z, y), x) + 1e-3 * (z.pow(2).mean() - 1).pow(2)
+                loss.backward()
+                opt.step()
+        for p in self.generator.parameters():
+            p.requires_grad_(True)
+        return z.detach()
+
+    def cost(self, **_) -> Cost:
+        return Cost(nfe=1, parameters=count_parameters(self.generator))

@@ -1,0 +1,133 @@
+"""Finding, checking and loading the shipped weights.
+
+Layout: `weights/<dataset>/<family>/` (family: gan, vae, diffusion, classifier), and one
+manifest of sha256 sums for the whole tree (`weights/manifest.sha256`, the format of
+`sha256sum`, so `cd weights && sha256sum -c manifest.sha256` checks it too). A file whose sum
+does not match is refused with a message saying which file and why, instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+from playground.data import DATASETS, get_info
+from playground.models import FAMILIES, Classifier
+
+MODEL_KINDS = (*FAMILIES, "classifier")
+MANIFEST = "manifest.sha256"
+WEIGHTS_ENV = "PLAYGROUND_WEIGHTS"
+
+
+class WeightsError(Exception):
+    """Weights that are missing or damaged; the message says which and what to do."""
+
+
+def weights_root() -> Path:
+    """`$PLAYGROUND_WEIGHTS`, else the repository's `weights/` folder."""
+    env = os.environ.get(WEIGHTS_ENV)
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "weights"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(root: Path) -> dict[str, str]:
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    sums = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.lstrip("*")] = digest
+    return sums
+
+
+def write_manifest(root: Path | None = None) -> Path:
+    """Record the sha256 of every file under `root` (training logs and snapshots included)."""
+    root = Path(root or weights_root())
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+    names = [n for n in names if not n.endswith("README.md")]
+    (root / MANIFEST).write_text("".join(f"{sha256(root / n)}  {n}\n" for n in names))
+    return root / MANIFEST
+
+
+def verify(root: Path, prefix: str) -> None:
+    """Check every manifest entry under `prefix` (e.g. "mnist/gan/"); raise WeightsError if one is off."""
+    for name, digest in read_manifest(root).items():
+        if not name.startswith(prefix):
+            continue
+        path = root / name
+        if not path.is_file():
+            raise WeightsError(f"weights file {name} is missing (listed in {MANIFEST}); restore it from the repository")
+        if sha256(path) != digest:
+            raise WeightsError(
+                f"weights file {name} is damaged (its sha256 does not match {MANIFEST}); "
+                "restore it from the repository or retrain it"
+            )
+
+
+def model_dir(dataset: str, kind: str, root: Path | None = None) -> Path:
+    return Path(root or weights_root()) / dataset / kind
+
+
+def has_weights(dataset: str, kind: str, root: Path | None = None) -> bool:
+    d = model_dir(dataset, kind, root)
+    return (d / "config.json").is_file() or (d / "unet" / "config.json").is_file()
+
+
+def available(root: Path | None = None) -> dict[str, list[str]]:
+    """{dataset: [model kinds with weights]} for the datasets that have any."""
+    found = {}
+    for name in DATASETS:
+        kinds = [k for k in MODEL_KINDS if has_weights(name, k, root)]
+        if kinds:
+            found[name] = kinds
+    return found
+
+
+_cache: dict[tuple[str, str, str], object] = {}
+_lock = threading.Lock()
+
+
+def load(dataset: str, kind: str, root: Path | None = None):
+    """The model `kind` ("gan", "vae", "diffusion" or "classifier") trained on `dataset`, in eval
+    mode, checked against the manifest and cached. Raises WeightsError with a clear message."""
+    info = get_info(dataset)
+    if kind not in MODEL_KINDS:
+        raise WeightsError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+    root = Path(root or weights_root())
+    key = (str(root), dataset, kind)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        if not has_weights(dataset, kind, root):
+            raise WeightsError(
+                f"no {kind} weights for {info.title} in {root}/{dataset}/{kind}; "
+                f"train them with: python scripts/train.py --dataset {dataset} --family {kind}"
+            )
+        verify(root, f"{dataset}/{kind}/")
+        cls = Classifier if kind == "classifier" else FAMILIES[kind]
+        try:
+            model = cls.from_pretrained(model_dir(dataset, kind, root))
+        except Exception as exc:  # safetensors, json and shape errors all mean the same to a user
+            raise WeightsError(
+                f"could not load the {kind} weights for {info.title} ({exc.__class__.__name__}: {exc})"
+            ) from None
+        if hasattr(model, "eval"):
+            model.eval()
+        _cache[key] = model
+        return model
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

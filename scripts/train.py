@@ -1,0 +1,332 @@
+"""Train one model of the playground: a GAN, a VAE, a diffusion model or the classifier.
+
+    python scripts/train.py --dataset mnist --family diffusion --data-root data --epochs 20
+    accelerate launch scripts/train.py --dataset fashion --family gan ...   # GPUs, many of them
+
+Hugging Face Accelerate runs the same loop on one CPU or on many GPUs. Every epoch it writes
+a checkpoint (resume with --resume), one line per epoch (and every --log-every steps) to
+<out>/training/log.jsonl and a fixed-noise sample grid to <out>/training/epoch_NNN.png. At the
+end the model goes to <out> with save_pretrained, and <out>/training/summary.json records the
+wall-clock time and the hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.training_utils import EMAModel
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playground import weights  # noqa: E402
+from playground.data import DataError, get_info, load_tensors  # noqa: E402
+from playground.images import grid  # noqa: E402
+from playground.models import CONFIGS, GAN, VAE, Classifier, DiffusionModel  # noqa: E402
+
+DEFAULTS = {  # family: (epochs, batch size, learning rate)
+    "gan": (12, 128, 2e-4),
+    "vae": (15, 128, 1e-3),
+    "diffusion": (8, 128, 1e-3),
+    "classifier": (6, 128, 2e-3),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", required=True, choices=["mnist", "fashion", "cifar10"])
+    p.add_argument("--family", required=True, choices=list(DEFAULTS))
+    p.add_argument("--data-root", default="data", help="torchvision's layout; downloaded there if missing and online")
+    p.add_argument("--out", help="where the trained model goes (default weights/<dataset>/<family>)")
+    p.add_argument("--checkpoint-dir", help="training state for --resume (default checkpoints/<dataset>/<family>)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default per family)")
+    p.add_argument("--steps", type=int, help="stop after this many optimisation steps instead")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--config", default="{}", help="JSON overrides of the family config, e.g. '{\"latent_dim\": 8}'")
+    p.add_argument("--limit", type=int, help="use only the first N training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--snapshot-steps", type=int, default=20, help="diffusion sampler steps for the epoch grids")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="two batches, then save and exit (for tests)")
+    args = p.parse_args(argv)
+    epochs, batch_size, lr = DEFAULTS[args.family]
+    args.epochs = args.epochs or epochs
+    args.batch_size = args.batch_size or batch_size
+    args.lr = args.lr or lr
+    args.out = Path(args.out or weights.weights_root() / args.dataset / args.family)
+    args.checkpoint_dir = Path(args.checkpoint_dir or Path("checkpoints") / args.dataset / args.family)
+    return args
+
+
+def random_shift(x: torch.Tensor, pixels: int = 2) -> torch.Tensor:
+    """Shift each image by up to `pixels` in each direction (the classifier's augmentation)."""
+    n, _, h, w = x.shape
+    xp = F.pad(x, (pixels,) * 4)
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, n)).tolist()
+    return torch.stack([xp[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+
+
+def hardware() -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    info = get_info(args.dataset)
+    accelerator = Accelerator()
+    set_seed(args.seed)
+    try:
+        images, labels = load_tensors(args.dataset, args.data_root, train=True)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.limit:
+        images, labels = images[: args.limit], labels[: args.limit]
+    overrides = json.loads(args.config)
+    config = CONFIGS[args.family](
+        image_channels=info.channels, image_size=info.image_size, num_classes=info.num_classes, **overrides
+    )
+    loader = DataLoader(
+        TensorDataset(images, labels), batch_size=args.batch_size, shuffle=True, drop_last=len(images) > args.batch_size
+    )
+    steps_per_epoch = len(loader) if not args.dry_run else 2
+    total_steps = args.steps or args.epochs * steps_per_epoch
+    epochs = 1 if args.dry_run else math.ceil(total_steps / steps_per_epoch)
+
+    # --- the model, its optimiser(s) and what a training step does --------------------------
+    fixed = torch.Generator().manual_seed(1234)  # the same noise for every epoch's grid
+    fixed_labels = torch.arange(info.num_classes).repeat_interleave(10)
+    ema = None
+    if args.family == "gan":
+        model = GAN(config)
+        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=args.lr, betas=(0.5, 0.999))
+        opt_g = torch.optim.Adam(model.generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
+        model, opt_d, opt_g, loader = accelerator.prepare(model, opt_d, opt_g, loader)
+        fixed_z = torch.randn(len(fixed_labels), config.latent_dim, generator=fixed)
+    elif args.family == "vae":
+        model = VAE(config)
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        model, opt, loader = accelerator.prepare(model, opt, loader)
+        fixed_z = torch.randn(100, config.latent_dim, generator=fixed)
+    elif args.family == "diffusion":
+        dm = DiffusionModel.from_config(config)
+        model, noise_scheduler = dm.unet.train(), dm.scheduler
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+        lr_sched = get_cosine_schedule_with_warmup(opt, min(500, total_steps // 10), total_steps)
+        # EMA of the weights (Ho et al. 2020 use 0.9999 over 800k steps; ours are far fewer)
+        ema = EMAModel(model.parameters(), decay=0.999, model_cls=type(model), model_config=model.config)
+        model, opt, lr_sched, loader = accelerator.prepare(model, opt, lr_sched, loader)
+        accelerator.register_for_checkpointing(ema)
+        fixed_z = torch.randn(len(fixed_labels), *info.image_shape, generator=fixed)
+    else:
+        model = Classifier(config)
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        lr_sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps)
+        model, opt, lr_sched, loader = accelerator.prepare(model, opt, lr_sched, loader)
+
+    def train_step(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        if args.family == "gan":
+            gan = accelerator.unwrap_model(model)
+            k = gan.config.num_classes
+            y = torch.where(torch.rand(len(y), device=y.device) < gan.config.null_class_prob, k, y)
+            x = x * 2 - 1
+            z = torch.randn(len(x), gan.config.latent_dim, device=x.device)
+            fake = gan.generator(z, y)
+            # ---- discriminator step: tell real from fake, maximise log D(x) + log(1 - D(G(z))) ----
+            opt_d.zero_grad()
+            d_real, d_fake = gan.discriminator(x, y), gan.discriminator(fake.detach(), y)
+            loss_d = F.binary_cross_entropy_with_logits(
+                d_real, torch.ones_like(d_real)
+            ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            accelerator.backward(loss_d)
+            opt_d.step()
+            # ---- generator step: fool the discriminator, the non-saturating loss -log D(G(z)) ----
+            opt_g.zero_grad()
+            d_gen = gan.discriminator(fake, y)
+            loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+            accelerator.backward(loss_g)
+            opt_g.step()
+            return {
+                "loss_d": loss_d.item(),
+                "loss_g": loss_g.item(),
+                "d_real": torch.sigmoid(d_real).mean().item(),
+                "d_fake": torch.sigmoid(d_fake).mean().item(),
+            }
+        if args.family == "vae":
+            opt.zero_grad()
+            logits, mean, logvar = model(x)
+            rec, kl = VAE.loss(logits, x, mean, logvar, accelerator.unwrap_model(model).config.beta)
+            accelerator.backward(rec + kl)
+            opt.step()
+            return {"loss": (rec + kl).item(), "reconstruction": rec.item(), "kl": kl.item()}
+        if args.family == "diffusion":
+            # Ho et al. 2020, algorithm 1, with the label dropped to "null" 10 % of the time so that
+            # the same network also predicts unconditionally (classifier-free guidance).
+            x0 = x * 2 - 1
+            noise = torch.randn_like(x0)
+            t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)
+            k = info.num_classes
+            y = torch.where(torch.rand(len(y), device=y.device) < 0.1, k, y)
+            opt.zero_grad()
+            eps = model(noise_scheduler.add_noise(x0, noise, t), t, class_labels=y).sample
+            loss = F.mse_loss(eps, noise)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            lr_sched.step()
+            ema.step(accelerator.unwrap_model(model).parameters())
+            return {"loss": loss.item()}
+        opt.zero_grad()
+        loss = F.cross_entropy(model(random_shift(x)), y)
+        accelerator.backward(loss)
+        opt.step()
+        lr_sched.step()
+        return {"loss": loss.item()}
+
+    @torch.no_grad()
+    def snapshot(path: Path) -> None:
+        """The fixed-noise grid: one row per class (VAE: samples from the prior)."""
+        m = accelerator.unwrap_model(model)
+        if args.family == "gan":
+            imgs = m.decode(fixed_z, fixed_labels)
+            m.train()
+        elif args.family == "vae":
+            imgs = m.decode(fixed_z)
+            m.train()
+        elif args.family == "diffusion":
+            ema.store(m.parameters())
+            ema.copy_to(m.parameters())
+            dm = DiffusionModel(m, noise_scheduler)
+            imgs = dm.decode(fixed_z, fixed_labels, num_inference_steps=args.snapshot_steps)
+            ema.restore(m.parameters())
+            m.train()
+        else:
+            return
+        grid(imgs, nrow=10).save(path)
+
+    @torch.no_grad()
+    def test_accuracy() -> float:
+        test_x, test_y = load_tensors(args.dataset, args.data_root, train=False)
+        m = accelerator.unwrap_model(model)
+        pred = m.predict_proba(test_x).argmax(1).cpu()
+        m.train()
+        return (pred == test_y).float().mean().item()
+
+    # --- resume -----------------------------------------------------------------------------
+    train_dir = args.out / "training"
+    start_epoch, step, elapsed = 0, 0, 0.0
+    meta_path = args.checkpoint_dir / "progress.json"
+    if args.resume and meta_path.is_file():
+        accelerator.load_state(str(args.checkpoint_dir))
+        meta = json.loads(meta_path.read_text())
+        start_epoch, step, elapsed = meta["epoch"], meta["step"], meta["elapsed_s"]
+        accelerator.print(f"resumed at epoch {start_epoch}, step {step}")
+    elif accelerator.is_main_process:
+        train_dir.mkdir(parents=True, exist_ok=True)
+        (train_dir / "log.jsonl").write_text("")
+
+    # --- the loop -------------------------------------------------------------------------------
+    def log(record: dict) -> None:
+        if accelerator.is_main_process:
+            with open(train_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    model.train()
+    for epoch in range(start_epoch, epochs):
+        t0, sums, count, running = time.time(), {}, 0, {}
+        for i, (x, y) in enumerate(loader):
+            if (args.dry_run and i >= 2) or step >= total_steps:
+                break
+            losses = train_step(x, y)
+            step += 1
+            count += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+                running[k] = running.get(k, 0.0) + v
+            if step % args.log_every == 0:
+                log(
+                    {
+                        "kind": "step",
+                        "epoch": epoch + 1,
+                        "step": step,
+                        **{k: v / args.log_every for k, v in running.items()},
+                    }
+                )
+                running = {}
+        elapsed += time.time() - t0
+        record = {"kind": "epoch", "epoch": epoch + 1, "step": step, "elapsed_s": round(elapsed, 1)}
+        record.update({k: v / max(count, 1) for k, v in sums.items()})
+        if args.family == "classifier":
+            record["test_accuracy"] = test_accuracy()
+        log(record)
+        accelerator.print(json.dumps(record))
+        if accelerator.is_main_process:
+            snapshot(train_dir / f"epoch_{epoch + 1:03d}.png")
+        accelerator.save_state(str(args.checkpoint_dir))
+        if accelerator.is_main_process:
+            meta_path.write_text(json.dumps({"epoch": epoch + 1, "step": step, "elapsed_s": elapsed}))
+        if step >= total_steps:
+            break
+
+    # --- save the model -----------------------------------------------------------------------------
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return 0
+    m = accelerator.unwrap_model(model).eval()
+    summary = {
+        "dataset": args.dataset,
+        "family": args.family,
+        "epochs": epochs if not args.dry_run else 0,
+        "steps": step,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "train_images": len(images),
+        "wall_clock_s": round(elapsed, 1),
+        "hardware": hardware(),
+        "torch": torch.__version__,
+        "dry_run": args.dry_run,
+    }
+    if args.family == "diffusion":
+        ema.copy_to(m.parameters())  # ship the EMA weights
+        DiffusionModel(m, noise_scheduler).save_pretrained(args.out)
+        summary["ema_decay"] = ema.decay
+    elif args.family == "vae":
+        # Fit each class's region of the latent space from the encoder means of the training set.
+        means = torch.cat([m.encode(b) for b in images.split(1000)])
+        m.fit_class_regions(means.cpu(), labels)
+        m.save_pretrained(args.out)
+    else:
+        m.save_pretrained(args.out)
+        if args.family == "classifier":
+            summary["test_accuracy"] = test_accuracy()
+    (train_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.out.resolve().is_relative_to(weights.weights_root().resolve()):
+        weights.write_manifest()
+    print(f"saved {args.family} for {info.title} to {args.out} after {step} steps, {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Shared fixtures: tiny datasets in the real file formats and tiny weights, made by the tests."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from playground import weights  # noqa: E402
+from playground.models import (  # noqa: E402
+    GAN,
+    VAE,
+    Classifier,
+    ClassifierConfig,
+    DiffusionConfig,
+    DiffusionModel,
+    GANConfig,
+    VAEConfig,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_config(kind: str, channels: int = 1, size: int = 8, num_classes: int = 10):
+    """The smallest configs that still exercise every layer (diffusers' dummy-model style)."""
+    common = {"image_channels": channels, "image_size": size, "num_classes": num_classes}
+    return {
+        "gan": lambda: GANConfig(latent_dim=8, base_channels=4, embed_dim=4, **common),
+        "vae": lambda: VAEConfig(latent_dim=4, base_channels=4, hidden_dim=16, **common),
+        "diffusion": lambda: DiffusionConfig(block_out_channels=(4, 8), norm_num_groups=2, **common),
+        "classifier": lambda: ClassifierConfig(channels=4, feature_dim=8, **common),
+    }[kind]()
+
+
+TINY_JSON = {  # the same tiny configs as --config overrides for scripts/train.py
+    "gan": '{"latent_dim": 8, "base_channels": 4, "embed_dim": 4}',
+    "vae": '{"latent_dim": 4, "base_channels": 4, "hidden_dim": 16}',
+    "diffusion": '{"block_out_channels": [4, 8], "norm_num_groups": 2}',
+    "classifier": '{"channels": 4, "feature_dim": 8}',
+}
+
+
+def build_tiny(kind: str, channels: int = 1, size: int = 8, seed: int = 0):
+    torch.manual_seed(seed)  # test-only: reproducible random initial weights
+    config = tiny_config(kind, channels, size)
+    if kind == "diffusion":
+        return DiffusionModel.from_config(config)
+    model = {"gan": GAN, "vae": VAE, "classifier": Classifier}[kind](config).eval()
+    if kind == "vae":  # give each class its own region so that labels mean something
+        g = torch.Generator().manual_seed(seed)
+        means = torch.randn(500, config.latent_dim, generator=g) + torch.arange(10).repeat(50)[:, None] * 0.5
+        model.fit_class_regions(means, torch.arange(10).repeat(50))
+    return model
+
+
+# --- datasets in torchvision's file formats ---------------------------------------------------
+
+
+def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x0803, n, h, w) + images.tobytes())
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x0801, n) + labels.tobytes())
+
+
+def fake_images(n: int, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class k is a bright bar at row/column k (learnable, and visibly different per class)."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    images = rng.integers(0, 40, size=(n, *shape), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 + k, ...] = 250
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """MNIST, Fashion-MNIST (IDX files) and CIFAR-10 (pickled batches), 64 train + 32 test images each."""
+    root = tmp_path_factory.mktemp("data")
+    for name in ("MNIST", "FashionMNIST"):
+        for prefix, n, seed in (("train", 64, 1), ("t10k", 32, 2)):
+            write_idx(root / name / "raw", prefix, *fake_images(n, (28, 28), seed))
+    cifar = root / "cifar-10-batches-py"
+    cifar.mkdir()
+    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        x, y = fake_images(16, (32, 32, 3), 10 + i)
+        batch = {"data": x.transpose(0, 3, 1, 2).reshape(16, -1), "labels": y.tolist()}
+        (cifar / name).write_bytes(pickle.dumps(batch))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (cifar / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A weights tree with tiny (untrained) models of every kind for "mnist", and its manifest."""
+    root = tmp_path_factory.mktemp("weights")
+    for kind in ("gan", "vae", "diffusion", "classifier"):
+        build_tiny(kind, 1, 28).save_pretrained(root / "mnist" / kind)
+    weights.write_manifest(root)
+    return root
+
+
+@pytest.fixture
+def use_weights(tiny_weights, monkeypatch) -> Path:
+    """Point the library at the tiny weights for one test."""
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tiny_weights))
+    weights.clear_cache()
+    yield tiny_weights
+    weights.clear_cache()

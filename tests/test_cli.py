@@ -1,0 +1,120 @@
+"""`python -m playground`: samples to .npz and .png, `info`, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image
+
+from playground import cli, weights
+
+
+def test_sample_npz(use_weights, tmp_path, capsys):
+    out = tmp_path / "s.npz"
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--dataset",
+                "mnist",
+                "--family",
+                "gan",
+                "--n",
+                "5",
+                "--label",
+                "3",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    data = np.load(out)
+    assert data["images"].shape == (5, 28, 28) and data["images"].dtype == np.uint8
+    assert data["labels"].tolist() == [3] * 5
+    assert "network evaluation" in capsys.readouterr().out
+    # the same seed gives the same file contents
+    out2 = tmp_path / "t.npz"
+    cli.main(
+        [
+            "sample",
+            "--dataset",
+            "mnist",
+            "--family",
+            "gan",
+            "--n",
+            "5",
+            "--label",
+            "3",
+            "--seed",
+            "1",
+            "--out",
+            str(out2),
+        ]
+    )
+    assert np.array_equal(np.load(out2)["images"], data["images"])
+
+
+def test_sample_any_class_and_png_grid(use_weights, tmp_path):
+    out = tmp_path / "grid.png"
+    args = ["sample", "--dataset", "mnist", "--family", "diffusion", "--n", "4", "--steps", "2", "--scheduler", "ddim"]
+    assert cli.main([*args, "--out", str(out)]) == 0
+    assert Image.open(out).size[0] > 4 * 28
+    npz = tmp_path / "a.npz"
+    assert cli.main([*args, "--out", str(npz)]) == 0
+    assert np.load(npz)["labels"].tolist() == [-1] * 4
+
+
+def test_info_lists_weights(use_weights, capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist" in out and "diffusion" in out and "classifier" in out
+
+
+BAD = [
+    (["sample", "--dataset", "svhn", "--family", "gan", "--out", "x.npz"], "unknown dataset"),
+    (["sample", "--dataset", "mnist", "--family", "flow", "--out", "x.npz"], "unknown family"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--label", "10", "--out", "x.npz"], "out of range"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--label", "cat", "--out", "x.npz"], "unknown class"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--n", "0", "--out", "x.npz"], "--n must be"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--n", "1000000", "--out", "x.npz"], "--n must be"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--n", "many", "--out", "x.npz"], "invalid int"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--seed", "-3", "--out", "x.npz"], "--seed"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--out", "x.jpg"], ".npz or .png"),
+    (["sample", "--dataset", "mnist", "--family", "diffusion", "--steps", "0", "--out", "x.npz"], "--steps"),
+    (
+        ["sample", "--dataset", "mnist", "--family", "diffusion", "--scheduler", "euler", "--out", "x.npz"],
+        "unknown scheduler",
+    ),
+    (["sample", "--dataset", "fashion", "--family", "gan", "--out", "x.npz"], "no gan weights for Fashion-MNIST"),
+    (["sample", "--dataset", "mnist"], "required"),
+    (["explode"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a[1:5]) for a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_2(use_weights, tmp_path, capsys, argv, message):
+    argv = [str(tmp_path / a) if a.startswith("x.") else a for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_as_a_process(use_weights, tmp_path):
+    env = {**os.environ, weights.WEIGHTS_ENV: str(use_weights)}
+    cmd = [sys.executable, "-m", "playground", "sample", "--dataset", "mnist", "--family", "vae", "--n", "3"]
+    ok = subprocess.run([*cmd, "--out", str(tmp_path / "v.npz")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert np.load(tmp_path / "v.npz")["images"].shape == (3, 28, 28)
+    bad = subprocess.run(
+        [*cmd, "--label", "11", "--out", str(tmp_path / "v.npz")], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == ["error: class 11 is out of range for MNIST: use 0-9"]

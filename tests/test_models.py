@@ -1,0 +1,195 @@
+"""Every family through the one interface, on tiny configs, at both image formats."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import build_tiny
+from diffusers import DDPMScheduler, UNet2DModel
+
+from playground.models import FAMILIES, GAN, VAE, Classifier, DiffusionModel
+from playground.models.diffusion import SCHEDULERS
+
+SHAPES = [(1, 28), (3, 32)]  # MNIST-like and CIFAR-like
+FAST = {"num_inference_steps": 2}  # diffusion options that keep the tests fast
+
+
+def opts(family: str) -> dict:
+    return FAST if family == "diffusion" else {}
+
+
+@pytest.fixture(
+    scope="module", params=[(f, c, s) for f in FAMILIES for c, s in SHAPES], ids=lambda p: f"{p[0]}-{p[1]}x{p[2]}"
+)
+def model(request):
+    family, channels, size = request.param
+    return build_tiny(family, channels, size)
+
+
+def test_shapes_and_range(model):
+    images = model.sample(3, seed=0, class_labels=None, **opts(model.family))
+    assert images.ndim == 4 and images.shape[0] == 3
+    assert images.shape[2] == images.shape[3] in (28, 32)
+    assert images.shape[1] in (1, 3)
+    assert torch.isfinite(images).all()
+    assert images.min() >= 0 and images.max() <= 1
+    z = model.sample_latent(5, torch.Generator().manual_seed(0))
+    assert z.shape == (5, *model.latent_shape)
+
+
+def test_same_seed_same_images_other_seed_other_images(model):
+    a = model.sample(2, seed=7, class_labels=3, **opts(model.family))
+    b = model.sample(2, seed=7, class_labels=3, **opts(model.family))
+    c = model.sample(2, seed=8, class_labels=3, **opts(model.family))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_label_changes_output(model):
+    a = model.sample(2, seed=1, class_labels=0, **opts(model.family))
+    b = model.sample(2, seed=1, class_labels=5, **opts(model.family))
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_sample_is_decode_of_sample_latent(model):
+    g = torch.Generator().manual_seed(4)
+    z = model.sample_latent(2, g, class_labels=2)
+    kw = {"scheduler": "ddim", **FAST} if model.family == "diffusion" else {}
+    assert torch.equal(model.decode(z, 2, **kw), model.decode(z.clone(), 2, **kw))
+    assert torch.equal(model.sample(2, seed=4, class_labels=2, **kw), model.decode(z, 2, **kw))
+
+
+def test_encode_gives_a_latent(model):
+    x = model.sample(2, seed=0, **opts(model.family))
+    kw = (
+        {"num_steps": 3} if model.family == "gan" else {"num_inference_steps": 2} if model.family == "diffusion" else {}
+    )
+    z = model.encode(x, **kw)
+    assert z.shape == (2, *model.latent_shape)
+    assert torch.isfinite(z).all()
+
+
+def test_save_load_round_trip(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    loaded = type(model).from_pretrained(tmp_path)
+    a = model.sample(2, seed=3, class_labels=1, **opts(model.family))
+    b = loaded.sample(2, seed=3, class_labels=1, **opts(model.family))
+    assert torch.allclose(a, b, atol=1e-5)  # diffusers may pick another (equivalent) attention kernel
+
+
+def test_cost(model):
+    cost = model.cost(**opts(model.family), class_labels=1)
+    assert cost.parameters > 0
+    assert cost.nfe == (2 * 2 if model.family == "diffusion" else 1)  # guidance doubles the passes
+
+
+@pytest.mark.parametrize("bad", [10, -1, [0, 99]])
+def test_out_of_range_label_is_refused(bad):
+    m = build_tiny("gan")
+    with pytest.raises(ValueError, match="class labels"):
+        m.sample(2, seed=0, class_labels=bad)
+
+
+def test_seed_must_be_a_non_negative_integer():
+    m = build_tiny("vae")
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed"):
+            m.sample(1, seed=bad)
+
+
+# --- diffusion ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def diffusion():
+    return build_tiny("diffusion")
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+def test_each_scheduler_samples_deterministically(diffusion, scheduler):
+    a = diffusion.sample(2, seed=0, class_labels=4, scheduler=scheduler, num_inference_steps=3)
+    b = diffusion.sample(2, seed=0, class_labels=4, scheduler=scheduler, num_inference_steps=3)
+    assert torch.equal(a, b)
+    assert a.shape == (2, 1, 8, 8) and a.min() >= 0 and a.max() <= 1
+    assert diffusion.cost(num_inference_steps=3, class_labels=4).nfe == 6
+    assert diffusion.cost(num_inference_steps=3, class_labels=None).nfe == 3
+
+
+def test_schedulers_are_diffusers_own(diffusion):
+    s = diffusion.make_scheduler("dpm++", 5)
+    assert type(s).__module__.startswith("diffusers.")
+    assert s.config.algorithm_type == "dpmsolver++"
+    assert len(s.timesteps) == 5
+
+
+def test_guidance_scale_changes_the_sample(diffusion):
+    a = diffusion.sample(2, seed=0, class_labels=4, num_inference_steps=3, guidance_scale=1.0)
+    b = diffusion.sample(2, seed=0, class_labels=4, num_inference_steps=3, guidance_scale=4.0)
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_trajectory_streams_every_step(diffusion):
+    z = diffusion.sample_latent(2, torch.Generator().manual_seed(0))
+    frames = list(diffusion.trajectory(z, 1, num_inference_steps=4, scheduler="ddim"))
+    assert [f["step"] for f in frames] == [1, 2, 3, 4]
+    assert frames[-1]["last"] and not frames[0]["last"]
+    assert all(f["x0"].shape == f["x_t"].shape == (2, 1, 8, 8) for f in frames)
+    assert torch.equal(frames[-1]["x_t"], diffusion.decode(z, 1, num_inference_steps=4, scheduler="ddim"))
+
+
+@pytest.mark.parametrize("kw", [{"scheduler": "euler"}, {"num_inference_steps": 0}, {"num_inference_steps": 1001}])
+def test_bad_sampler_options_are_refused(diffusion, kw):
+    with pytest.raises(ValueError):
+        diffusion.sample(1, seed=0, **kw)
+
+
+def test_forward_process_noises_more_with_time(diffusion):
+    x = torch.full((1, 1, 8, 8), 0.8)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    early, late = diffusion.add_noise(x, 10, g()), diffusion.add_noise(x, 900, g())
+    assert (early - x).abs().mean() < (late - x).abs().mean()
+
+
+def test_diffusers_loads_our_weights_by_itself(diffusion, tmp_path):
+    diffusion.save_pretrained(tmp_path)
+    unet = UNet2DModel.from_pretrained(tmp_path, subfolder="unet")
+    scheduler = DDPMScheduler.from_pretrained(tmp_path, subfolder="scheduler")
+    assert scheduler.config.beta_schedule == "squaredcos_cap_v2"
+    x = torch.zeros(1, 1, 8, 8)
+    y = torch.tensor([3])
+    assert torch.allclose(unet(x, 5, class_labels=y).sample, diffusion.unet(x, 5, class_labels=y).sample, atol=1e-5)
+
+
+# --- GAN, VAE and classifier specifics ------------------------------------------------------------
+
+
+def test_gan_discriminator_gives_probabilities():
+    m = build_tiny("gan")
+    p = m.discriminate(torch.rand(3, 1, 8, 8), class_labels=2)
+    assert p.shape == (3,) and ((p > 0) & (p < 1)).all()
+
+
+def test_gan_inversion_lowers_the_error():
+    m: GAN = build_tiny("gan")
+    target = m.sample(2, seed=5, class_labels=1)
+    start = m.decode(m.sample_latent(2, torch.Generator().manual_seed(0)), 1)
+    z = m.encode(target, class_labels=1, num_steps=60, seed=0)
+    assert (m.decode(z, 1) - target).pow(2).mean() < (start - target).pow(2).mean()
+
+
+def test_vae_class_regions_are_sampled():
+    m: VAE = build_tiny("vae")
+    z = m.sample_latent(2000, torch.Generator().manual_seed(0), class_labels=9)
+    assert torch.allclose(z.mean(0), m.class_means[9], atol=0.15)
+
+
+def test_classifier_outputs():
+    m: Classifier = build_tiny("classifier", 3, 32)
+    x = torch.rand(5, 3, 32, 32)
+    assert m.features(x).shape == (5, 8)
+    p = m.predict_proba(x)
+    assert p.shape == (5, 10) and torch.allclose(p.sum(1), torch.ones(5))
+
+
+def test_diffusion_model_reports_its_classes(diffusion):
+    assert isinstance(diffusion, DiffusionModel) and diffusion.num_classes == 10
