@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playground import weights  # noqa: E402
 from playground.data import DataError, get_info, load_tensors  # noqa: E402
 from playground.images import grid  # noqa: E402
+from playground.metrics import hardware  # noqa: E402
 from playground.models import CONFIGS, GAN, VAE, Classifier, DiffusionModel  # noqa: E402
 
 DEFAULTS = {  # family: (epochs, batch size, learning rate)
@@ -78,18 +77,6 @@ def random_shift(x: torch.Tensor, pixels: int = 2) -> torch.Tensor:
     xp = F.pad(x, (pixels,) * 4)
     dy, dx = torch.randint(0, 2 * pixels + 1, (2, n)).tolist()
     return torch.stack([xp[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
-
-
-def hardware() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 
 import gradio
 from conftest import ROOT
@@ -55,3 +56,10 @@ def test_cli_examples_work(use_weights, tmp_path, monkeypatch):
         assert argv[:3] == ["python", "-m", "playground"]
         assert cli.main(argv[3:]) == 0, line
     assert (tmp_path / "sevens.png").is_file() and (tmp_path / "gan.npz").is_file()
+
+
+def test_metrics_table_is_generated_from_metrics_json():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "metrics_table.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr

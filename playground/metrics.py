@@ -1,0 +1,98 @@
+"""Measuring generated images, in the feature space of the project's own classifier.
+
+FID is torchmetrics' `FrechetInceptionDistance` with our classifier in place of Inception (no
+download, and features that know these datasets). Precision and recall follow Kynkäänniemi et
+al. 2019, "Improved Precision and Recall Metric for Assessing Generative Models": k-nearest-
+neighbour balls around each real (resp. generated) feature vector approximate the manifolds.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from playground.models import Classifier
+
+
+class ClassifierFeatures(nn.Module):
+    """Our classifier's penultimate layer, shaped as torchmetrics expects a feature extractor."""
+
+    def __init__(self, classifier: Classifier):
+        super().__init__()
+        self.classifier = classifier.eval()
+        self.num_features = classifier.config.feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(x)
+
+
+def make_fid(classifier: Classifier) -> FrechetInceptionDistance:
+    """An FID metric over our classifier's features; images are floats in [0, 1]."""
+    return FrechetInceptionDistance(feature=ClassifierFeatures(classifier), normalize=True, reset_real_features=False)
+
+
+def fid_score(metric: FrechetInceptionDistance, fake: torch.Tensor, batch_size: int = 1000) -> float:
+    """FID of `fake` against the real images already in `metric` (which keeps them)."""
+    metric.reset()
+    for b in fake.split(batch_size):
+        metric.update(b, real=False)
+    return float(metric.compute())
+
+
+def _kth_nn_distance(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row."""
+    out = []
+    for c in x.split(chunk):
+        d = torch.cdist(c, x)
+        out.append(d.kthvalue(k + 1, dim=1).values)  # +1: the row itself is at distance 0
+    return torch.cat(out)
+
+
+def _inside(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """For each point, whether it lies within some centre's ball."""
+    out = []
+    for c in points.split(chunk):
+        out.append((torch.cdist(c, centres) <= radii[None]).any(1))
+    return torch.cat(out)
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Precision: share of generated samples inside the real manifold (quality).
+    Recall: share of real samples inside the generated manifold (coverage)."""
+    real, fake = real.double(), fake.double()
+    precision = _inside(fake, real, _kth_nn_distance(real, k)).double().mean().item()
+    recall = _inside(real, fake, _kth_nn_distance(fake, k)).double().mean().item()
+    return precision, recall
+
+
+def nearest_distances(
+    queries: torch.Tensor, reference: torch.Tensor, chunk: int = 512
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query row, the Euclidean distance to its nearest reference row and that row's index."""
+    idx = torch.cat([torch.cdist(c, reference).argmin(1) for c in queries.split(chunk)])
+    # cdist's fast matrix-product form is off by ~1e-2 near 0; measure the winners exactly
+    return (queries - reference[idx]).norm(dim=1), idx
+
+
+def summary(values: torch.Tensor) -> dict[str, float]:
+    v = values.double()
+    q = torch.quantile(v, torch.tensor([0.01, 0.5], dtype=torch.float64))
+    return {"min": v.min().item(), "p01": q[0].item(), "median": q[1].item(), "mean": v.mean().item()}
+
+
+def hardware() -> dict:
+    """The machine a figure was measured on."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

@@ -1,0 +1,178 @@
+"""Measure every installed family on one dataset and write weights/<dataset>/metrics.json.
+
+    python scripts/evaluate.py --dataset mnist --data-root data
+
+Each figure is stored with how it was measured: sample count, seed, sampler and steps, and the
+feature extractor (the project's classifier; see playground/metrics.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playground import weights  # noqa: E402
+from playground.data import DataError, get_info, load_tensors  # noqa: E402
+from playground.metrics import fid_score, hardware, make_fid, nearest_distances, precision_recall, summary  # noqa: E402
+from playground.models import FAMILIES  # noqa: E402
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--families", nargs="+", default=list(FAMILIES))
+    p.add_argument("--n", type=int, default=5000, help="class-conditional samples per family (FID, accuracy)")
+    p.add_argument("--n-uncond", type=int, default=1000, help="unconditional samples per family (class histogram)")
+    p.add_argument("--n-nearest", type=int, default=1000, help="samples compared with the whole training set")
+    p.add_argument("--k", type=int, default=3, help="neighbours for precision and recall")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    p.add_argument("--scheduler", default=DEFAULT_SCHEDULER)
+    p.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
+    p.add_argument("--out", help="default weights/<dataset>/metrics.json")
+    return p.parse_args(argv)
+
+
+def sample_many(model, n: int, labels: torch.Tensor | None, seed: int, batch_size: int, **kw) -> torch.Tensor:
+    """n samples in batches; batch i uses seed + i, so every run draws the same images."""
+    out = []
+    for i, start in enumerate(range(0, n, batch_size)):
+        m = min(batch_size, n - start)
+        y = None if labels is None else labels[start : start + m]
+        out.append(model.sample(m, seed=seed + i, class_labels=y, **kw).cpu())
+    return torch.cat(out)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    info = get_info(args.dataset)
+    t_start = time.time()
+    try:
+        train_x, _ = load_tensors(args.dataset, args.data_root, train=True)
+        test_x, test_y = load_tensors(args.dataset, args.data_root, train=False)
+        classifier = weights.load(args.dataset, "classifier")
+    except (DataError, weights.WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    g = torch.Generator().manual_seed(args.seed)
+    feats = {"test": classifier.features(test_x), "train": classifier.features(train_x)}
+    fid = make_fid(classifier)
+    for b in test_x.split(1000):
+        fid.update(b, real=True)
+
+    extractor = (
+        f"penultimate layer ({classifier.config.feature_dim}-d) of weights/{args.dataset}/classifier; "
+        f"real set: the {len(test_x)} test images"
+    )
+    results = {
+        "dataset": args.dataset,
+        "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python scripts/evaluate.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "hardware": hardware(),
+        "feature_extractor": extractor,
+        "classifier": {
+            "test_accuracy": (classifier.predict_proba(test_x).argmax(1) == test_y).float().mean().item(),
+            "n": len(test_x),
+        },
+    }
+
+    # --- the floor: real images against real images ---------------------------------------------
+    subset = torch.randperm(len(train_x), generator=g)[: args.n]
+    real_nn, _ = nearest_distances(test_x[: args.n_nearest].flatten(1), train_x.flatten(1))
+    p, r = precision_recall(feats["test"][: args.n], feats["train"][subset], args.k)
+    results["real_data"] = {
+        "fid": fid_score(fid, train_x[subset]),
+        "n": args.n,
+        "method": f"{args.n} random training images against the test set: the best a generator could score",
+        "precision": p,
+        "recall": r,
+        "nearest_train_pixel_l2": summary(real_nn),
+        "nearest_train_n": args.n_nearest,
+        "nearest_train_method": "Euclidean distance in pixel space ([0, 1] pixels) from each of the first "
+        f"{args.n_nearest} test images to its nearest training image",
+    }
+    print(json.dumps({"real_data": results["real_data"]["fid"]}), flush=True)
+
+    # --- every family ----------------------------------------------------------------------------------
+    labels = torch.arange(info.num_classes).repeat(args.n // info.num_classes + 1)[: args.n]
+    results["families"] = {}
+    for family in args.families:
+        try:
+            model = weights.load(args.dataset, family)
+        except weights.WeightsError as exc:
+            print(f"skipping {family}: {exc}", file=sys.stderr)
+            continue
+        kw, sampler = {}, "one forward pass"
+        if family == "diffusion":
+            kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale}
+            sampler = f"{args.scheduler}, {args.steps} steps, guidance scale {args.guidance_scale}"
+        t0 = time.time()
+        fake = sample_many(model, args.n, labels, args.seed, args.batch_size, **kw)
+        uncond = sample_many(model, args.n_uncond, None, args.seed + 10_000, args.batch_size, **kw)
+        sampling_s = time.time() - t0
+
+        # speed: one batch of 64, after a warm-up, at the app's settings
+        model.sample(4, seed=1, class_labels=0, **kw)
+        t0 = time.perf_counter()
+        model.sample(64, seed=2, class_labels=torch.arange(64) % info.num_classes, **kw)
+        ms = (time.perf_counter() - t0) * 1000 / 64
+
+        pred = classifier.predict_proba(fake).argmax(1)
+        pred_u = classifier.predict_proba(uncond).argmax(1)
+        fake_feats = classifier.features(fake)
+        p, r = precision_recall(feats["test"][: args.n], fake_feats, args.k)
+        nn_d, _ = nearest_distances(fake[: args.n_nearest].flatten(1), train_x.flatten(1))
+        folder = weights.model_dir(args.dataset, family)
+        cost = model.cost(class_labels=0, **kw)
+        f = fid_score(fid, fake)
+        results["families"][family] = {
+            "fid": f,
+            "fid_over_floor": f / results["real_data"]["fid"],
+            "n": args.n,
+            "seed": args.seed,
+            "sampler": sampler,
+            "samples": f"{args.n // info.num_classes} class-conditional samples per class",
+            "class_accuracy": (pred == labels).float().mean().item(),
+            "class_accuracy_n": args.n,
+            "per_class_accuracy": [(pred[labels == k] == k).float().mean().item() for k in range(info.num_classes)],
+            "unconditional_histogram": torch.bincount(pred_u, minlength=info.num_classes).tolist(),
+            "unconditional_n": args.n_uncond,
+            "precision": p,
+            "recall": r,
+            "k": args.k,
+            "nearest_train_pixel_l2": summary(nn_d),
+            "nearest_train_n": args.n_nearest,
+            "ms_per_image": ms,
+            "ms_method": "one batch of 64 class-conditional images after a warm-up, on this machine's CPU",
+            "nfe": cost.nfe,
+            "parameters": cost.parameters,
+            "bytes": sum(p.stat().st_size for p in folder.rglob("*.safetensors")),
+            "sampling_s": round(sampling_s, 1),
+        }
+        print(
+            json.dumps(
+                {family: {k: results["families"][family][k] for k in ("fid", "class_accuracy", "precision", "recall")}}
+            ),
+            flush=True,
+        )
+
+    results["elapsed_s"] = round(time.time() - t_start, 1)
+    out = Path(args.out or weights.weights_root() / args.dataset / "metrics.json")
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The measuring tools, on cases whose answers are known, and scripts/evaluate.py end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+from conftest import ROOT, build_tiny
+
+from playground.metrics import fid_score, make_fid, nearest_distances, precision_recall
+
+
+def test_precision_recall_known_cases():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 4, generator=g)
+    same = torch.randn(400, 4, generator=g)
+    p, r = precision_recall(real, same, k=3)
+    assert p > 0.9 and r > 0.9
+    collapsed = real[:5].repeat(80, 1) + 1e-3 * torch.randn(400, 4, generator=g)  # a mode-collapsed generator
+    p, r = precision_recall(real, collapsed, k=3)
+    assert p > 0.9 and r < 0.2
+    far = same + 10
+    p, r = precision_recall(real, far, k=3)
+    assert p == 0 and r == 0
+
+
+def test_nearest_neighbour_of_a_training_image_is_itself():
+    train = torch.rand(300, 784, generator=torch.Generator().manual_seed(1))
+    d, i = nearest_distances(train[[5, 17, 250]], train)
+    assert d.tolist() == [0, 0, 0] and i.tolist() == [5, 17, 250]
+
+
+def test_fid_uses_our_classifier_and_sees_a_shift():
+    clf = build_tiny("classifier", 1, 8)
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(200, 1, 8, 8, generator=g)
+    fid = make_fid(clf)
+    for b in real.split(100):
+        fid.update(b, real=True)
+    close = fid_score(fid, torch.rand(200, 1, 8, 8, generator=g))
+    far = fid_score(fid, torch.rand(200, 1, 8, 8, generator=g) * 0.2)
+    assert 0 <= close < far
+
+
+@pytest.fixture
+def evaluate():
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, data_root, tmp_path):
+    out = tmp_path / "metrics.json"
+    argv = ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10", "--n-nearest", "5",
+            "--batch-size", "10", "--steps", "2", "--out", str(out)]  # fmt: skip
+    assert evaluate.main(argv) == 0
+    m = json.loads(out.read_text())
+    assert m["real_data"]["fid"] >= 0 and "test set" in m["real_data"]["method"]
+    assert set(m["families"]) == {"gan", "vae", "diffusion"}
+    for r in m["families"].values():
+        assert r["n"] == 20 and r["class_accuracy_n"] == 20 and 0 <= r["class_accuracy"] <= 1
+        assert sum(r["unconditional_histogram"]) == 10
+        assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
+        assert r["ms_per_image"] > 0 and r["parameters"] > 0 and r["bytes"] > 0
+        assert r["fid_over_floor"] == pytest.approx(r["fid"] / m["real_data"]["fid"])
+    assert m["families"]["diffusion"]["nfe"] == 4 and "dpm++, 2 steps" in m["families"]["diffusion"]["sampler"]
+    assert "classifier" in m["feature_extractor"]
