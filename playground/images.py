@@ -27,3 +27,60 @@ def grid(images: torch.Tensor, nrow: int = 10, padding: int = 2, scale: int = 1)
     if images.shape[1] == 1:
         g = g[:1]
     return to_pil(g, scale)
+
+
+def _to_array(value) -> np.ndarray | None:
+    """A drawing as Gradio hands it over (editor dict, array, PIL image or path) → float array."""
+    if isinstance(value, dict):  # gr.Sketchpad / gr.ImageEditor: {"background", "layers", "composite"}
+        value = value.get("composite")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = Image.open(value)
+    if isinstance(value, Image.Image):
+        value = np.asarray(value.convert("RGBA") if value.mode in ("P", "LA", "RGBA") else value.convert("RGB"))
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim not in (2, 3) or a.size == 0 or a.shape[0] < 2 or a.shape[1] < 2:
+        raise ValueError(f"expected an image, got an array of shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError("the image contains NaN or infinite values")
+    return a / 255.0 if a.max() > 1.0 else a
+
+
+def drawing_to_tensor(value, channels: int = 1, size: int = 28, fit: int = 20) -> torch.Tensor | None:
+    """A person's drawing prepared the way MNIST digits were: ink white on black, cropped to its
+    bounding box, scaled to fit `fit` pixels and centred by its centre of mass in a `size` square.
+    Returns (1, channels, size, size) in [0, 1], or None when nothing was drawn."""
+    a = _to_array(value)
+    if a is None:
+        return None
+    if a.ndim == 3 and a.shape[2] == 4:  # composite over white, through the alpha channel
+        alpha = a[..., 3:]
+        a = a[..., :3] * alpha + (1 - alpha)
+    grey = a.mean(axis=2) if a.ndim == 3 else a
+    ink = 1 - grey if np.median(grey) > 0.5 else grey  # dark strokes on paper, or light on black
+    ink = np.clip(ink, 0, 1)
+    rows, cols = np.nonzero(ink > 0.1)
+    if len(rows) == 0:
+        return None
+    ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    h, w = ink.shape
+    scale = fit / max(h, w)
+    small = Image.fromarray((ink * 255).astype(np.uint8)).resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS
+    )
+    s = np.asarray(small, dtype=np.float64) / 255
+    canvas = np.zeros((size, size))
+    total = s.sum() or 1.0
+    cy, cx = (np.arange(s.shape[0]) @ s.sum(1)) / total, (np.arange(s.shape[1]) @ s.sum(0)) / total
+    top = int(np.clip(round(size / 2 - cy), 0, size - s.shape[0]))
+    left = int(np.clip(round(size / 2 - cx), 0, size - s.shape[1]))
+    canvas[top : top + s.shape[0], left : left + s.shape[1]] = s
+    t = torch.as_tensor(canvas, dtype=torch.float32)[None, None]
+    return t.repeat(1, channels, 1, 1)
+
+
+def gif(frames: list[Image.Image], path, ms_per_frame: int = 80, hold_last_ms: int = 1200) -> None:
+    """An animated GIF that loops, holding the last frame a little longer."""
+    durations = [ms_per_frame] * (len(frames) - 1) + [hold_last_ms]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)

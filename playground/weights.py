@@ -9,15 +9,20 @@ does not match is refused with a message saying which file and why, instead of a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
 
 from playground.data import DATASETS, get_info
 from playground.models import FAMILIES, Classifier
 
 MODEL_KINDS = (*FAMILIES, "classifier")
 MANIFEST = "manifest.sha256"
+EXAMPLES = "examples.safetensors"  # a few real test images per dataset (scripts/export_examples.py)
 WEIGHTS_ENV = "PLAYGROUND_WEIGHTS"
 
 
@@ -131,3 +136,49 @@ def load(dataset: str, kind: str, root: Path | None = None):
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+
+
+def load_examples(dataset: str, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shipped real test images of `dataset`: (images (N, C, H, W) float in [0, 1], labels)."""
+    info = get_info(dataset)
+    root = Path(root or weights_root())
+    key = (str(root), dataset, "examples")
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        path = root / dataset / EXAMPLES
+        if not path.is_file():
+            raise WeightsError(
+                f"no example images for {info.title} in {path}; "
+                f"make them with: python scripts/export_examples.py --dataset {dataset}"
+            )
+        verify(root, f"{dataset}/{EXAMPLES}")
+        try:
+            tensors = load_file(path)
+            images = tensors["images"].float().div(255)  # (N, C, H, W)
+            labels = tensors["labels"].long()
+        except Exception as exc:
+            raise WeightsError(
+                f"could not read the example images for {info.title} ({exc.__class__.__name__}: {exc})"
+            ) from None
+        _cache[key] = (images, labels)
+        return images, labels
+
+
+def training_log(dataset: str, kind: str, root: Path | None = None) -> list[dict]:
+    """The records of <dataset>/<kind>/training/log.jsonl (empty if there is none)."""
+    path = model_dir(dataset, kind, root) / "training" / "log.jsonl"
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def snapshots(dataset: str, kind: str, root: Path | None = None) -> list[Path]:
+    """The per-epoch fixed-noise grids, in epoch order."""
+    return sorted((model_dir(dataset, kind, root) / "training").glob("epoch_*.png"))

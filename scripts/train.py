@@ -36,7 +36,7 @@ from playground.metrics import hardware  # noqa: E402
 from playground.models import CONFIGS, GAN, VAE, Classifier, DiffusionModel  # noqa: E402
 
 DEFAULTS = {  # family: (epochs, batch size, learning rate)
-    "gan": (12, 128, 2e-4),
+    "gan": (10, 128, 2e-4),
     "vae": (15, 128, 1e-3),
     "diffusion": (8, 128, 1e-3),
     "classifier": (6, 128, 2e-3),

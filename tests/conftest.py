@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import struct
@@ -99,12 +100,26 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
+def run_script(name: str, argv: list[str]) -> int:
+    """Run scripts/<name>.py's main() in this process."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
 @pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory) -> Path:
-    """A weights tree with tiny (untrained) models of every kind for "mnist", and its manifest."""
+def tiny_weights(tmp_path_factory, data_root) -> Path:
+    """A weights tree for "mnist" made the way the real one is: scripts/train.py (a dry run of each
+    tiny model: weights, log, snapshot, summary), scripts/export_examples.py and the manifest."""
     root = tmp_path_factory.mktemp("weights")
     for kind in ("gan", "vae", "diffusion", "classifier"):
-        build_tiny(kind, 1, 28).save_pretrained(root / "mnist" / kind)
+        argv = ["--dataset", "mnist", "--family", kind, "--data-root", str(data_root), "--out", str(root / "mnist" / kind),
+                "--checkpoint-dir", str(root.parent / f"ckpt-{kind}"), "--config", TINY_JSON[kind], "--batch-size", "16",
+                "--snapshot-steps", "2", "--log-every", "1", "--dry-run"]  # fmt: skip
+        assert run_script("train", argv) == 0
+    assert run_script("export_examples", ["--dataset", "mnist", "--data-root", str(data_root), "--per-class", "3",
+                                          "--out", str(root / "mnist" / weights.EXAMPLES)]) == 0  # fmt: skip
     weights.write_manifest(root)
     return root
 

@@ -1,36 +1,104 @@
-"""The page: its handler as a plain function, and the launched app through gradio_client."""
+"""The page: every handler as a plain function, bad input as gr.Error, and the launched app
+through gradio_client."""
 
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
+from PIL import Image, ImageDraw
 
-from playground.ui import build_app, handlers
+from playground.ui import build_app, common, diffusion_tab, gan_tab, vae_tab
+from playground.ui.app import launch
 
 
-def test_generate_handler(use_weights):
-    images, text = handlers.generate("mnist", "vae", "3", 4, 0)
-    assert len(images) == 4 and images[0].size == (28 * handlers.IMAGE_SCALE,) * 2
-    assert "VAE: 4 images" in text and "network evaluation" in text
+def drawn_digit(size: int = 280) -> np.ndarray:
+    """A "1" drawn in black on white, as the Sketchpad sends it (RGBA)."""
+    img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
+    ImageDraw.Draw(img).line([(140, 40), (140, 240)], fill=(0, 0, 0, 255), width=22)
+    return np.asarray(img)
+
+
+def test_gan_handlers(use_weights):
+    images, text = gan_tab.gan_sample("mnist", "3", 4, 0)
+    assert len(images) == 4 and images[0].size == (28 * common.IMAGE_SCALE,) * 2
+    assert "GAN generator" in text and "1 network evaluation per image" in text
+    fakes, reals, verdict = gan_tab.gan_discriminate("mnist", "any", 3, 1)
+    assert len(fakes) == 3 and len(reals) == 3 and fakes[0][1].startswith("D = ")
+    assert "probability of **real**" in verdict
+    grid, plot, text = gan_tab.gan_timeline("mnist", 1)
+    assert grid.width > 100 and plot.width > 100 and "Epoch 1 of 1" in text
+
+
+def test_vae_handlers(use_weights):
+    images, text = vae_tab.vae_sample("mnist", "any", 5, 0)
+    assert len(images) == 5 and "VAE decoder" in text
+    shown, spread, draws, recon, text = vae_tab.vae_reconstruct("mnist", "test image", None, 2, 4, 0)
+    assert len(draws) == 4 and "KL" in text and recon.size == shown.size
+    shown, *_ = vae_tab.vae_reconstruct("mnist", "drawing", {"composite": drawn_digit()}, 0, 2, 0)
+    centre = np.asarray(shown)[shown.height // 2]
+    assert centre.max() > 200 and centre[:20].max() < 50  # white stroke in the middle, black border
+    strip, text = vae_tab.vae_traverse("mnist", "2", 0, 1, 3, 5)
+    assert strip.width > 4 * strip.height and "Dimension 1" in text
+    assert vae_tab.vae_losses("mnist").width > 100
+
+
+def test_diffusion_handlers(use_weights):
+    clean, noisy, plot, text = diffusion_tab.diffusion_forward("mnist", 1, 500)
+    assert clean.size == noisy.size and "At t = 500" in text
+    frames = list(diffusion_tab.diffusion_sample("mnist", "7", 2, 0, "ddim", 3, 2.0))
+    assert len(frames) == 3  # one per step
+    assert all(f[3] is None for f in frames[:-1]) and frames[-1][3].endswith(".gif")
+    gif = Image.open(frames[-1][3])
+    assert gif.n_frames == 3
+    assert "6 network evaluations per image" in frames[-1][2]  # 3 steps × 2 with guidance
+
+
+def test_same_seed_same_images_for_every_user(use_weights):
+    a, _ = gan_tab.gan_sample("mnist", "any", 3, 42)
+    b, _ = gan_tab.gan_sample("mnist", "any", 3, 42)
+    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b, strict=True))
+
+
+BAD = [
+    (gan_tab.gan_sample, ("mnist", "any", 0, 0), "number of images"),
+    (gan_tab.gan_sample, ("mnist", "any", 10_000, 0), "number of images"),
+    (gan_tab.gan_sample, ("mnist", "any", float("nan"), 0), "number of images"),
+    (gan_tab.gan_sample, ("mnist", "any", 2, -1), "seed"),
+    (gan_tab.gan_sample, ("mnist", "eleven", 2, 0), "unknown class"),
+    (gan_tab.gan_sample, ("svhn", "any", 2, 0), "unknown dataset"),
+    (gan_tab.gan_sample, ("fashion", "any", 2, 0), "no gan weights"),
+    (gan_tab.gan_timeline, ("mnist", 99), "epoch"),
+    (vae_tab.vae_reconstruct, ("mnist", "drawing", None, 0, 4, 0), "drawing is empty"),
+    (vae_tab.vae_reconstruct, ("mnist", "drawing", vae_tab.empty_drawing_value(), 0, 4, 0), "drawing is empty"),
+    (vae_tab.vae_reconstruct, ("mnist", "drawing", {"composite": np.full((9, 9), np.nan)}, 0, 4, 0), "NaN"),
+    (vae_tab.vae_reconstruct, ("mnist", "test image", None, 10**9, 4, 0), "test image"),
+    (vae_tab.vae_reconstruct, ("mnist", "webcam", None, 0, 4, 0), "source"),
+    (vae_tab.vae_traverse, ("mnist", "any", 0, 99, 3, 5), "dimension"),
+    (diffusion_tab.diffusion_forward, ("mnist", 0, 1000), "timestep"),
+    (diffusion_tab.diffusion_forward, ("mnist", 0, -1), "timestep"),
+]
+
+
+@pytest.mark.parametrize("fn, args, message", BAD, ids=[f"{f.__name__}-{m}" for f, _, m in BAD])
+def test_bad_input_is_a_gradio_error(use_weights, fn, args, message):
+    with pytest.raises(gr.Error, match=message):
+        fn(*args)
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("mnist", "vae", "any", 0, 0), "number of images"),
-        (("mnist", "vae", "any", 10_000, 0), "number of images"),
-        (("mnist", "vae", "any", float("nan"), 0), "number of images"),
-        (("mnist", "vae", "any", 2, -1), "seed"),
-        (("mnist", "vae", "eleven", 2, 0), "unknown class"),
-        (("mnist", "flow", "any", 2, 0), "unknown family"),
-        (("svhn", "gan", "any", 2, 0), "unknown dataset"),
-        (("fashion", "gan", "any", 2, 0), "no gan weights"),
+        (("mnist", "any", 2, 0, "ddim", 0, 2.0), "steps"),
+        (("mnist", "any", 2, 0, "euler", 5, 2.0), "unknown scheduler"),
+        (("mnist", "any", 2, 0, "ddim", 5, float("inf")), "guidance"),
+        (("mnist", "any", 64, 0, "ddim", 5, 2.0), "at most 16"),
     ],
 )
-def test_bad_input_is_a_gradio_error(use_weights, args, message):
+def test_bad_diffusion_options(use_weights, args, message):
     with pytest.raises(gr.Error, match=message):
-        handlers.generate(*args)
+        next(diffusion_tab.diffusion_sample(*args))
 
 
 def test_page_without_weights_says_so(tmp_path, monkeypatch):
@@ -39,17 +107,46 @@ def test_page_without_weights_says_so(tmp_path, monkeypatch):
     assert any("No trained weights" in str(getattr(b, "value", "")) for b in demo.blocks.values())
 
 
-def test_launched_app_through_gradio_client(use_weights):
+@pytest.fixture
+def client(use_weights):
     demo = build_app()
-    demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
-        client = Client(demo.local_url, verbose=False)
-        gallery, text = client.predict("mnist", "gan", "7", 3, 5, api_name="/sample")
-        assert len(gallery) == 3 and "GAN: 3 images" in text
-        with pytest.raises(Exception, match="greater than maximum|number of images"):
-            client.predict("mnist", "gan", "7", 500, 5, api_name="/sample")
-        gallery, _ = client.predict("mnist", "gan", "any", 1, 5, api_name="/sample")  # still serving
-        assert len(gallery) == 1
+        yield Client(demo.local_url, verbose=False)
     finally:
         demo.close()
+
+
+def test_every_api_name_through_gradio_client(client, tmp_path):
+    gallery, text = client.predict("mnist", "7", 3, 5, api_name="/gan_sample")
+    assert len(gallery) == 3 and "GAN" in text
+    fakes, reals, verdict = client.predict("mnist", "any", 2, 5, api_name="/gan_discriminate")
+    assert len(fakes) == len(reals) == 2
+    grid, plot, _ = client.predict("mnist", 1, api_name="/gan_timeline")
+    assert Image.open(grid).width > 100
+    gallery, text = client.predict("mnist", "any", 4, 1, api_name="/vae_sample")
+    assert len(gallery) == 4
+    Image.fromarray(drawn_digit()).save(tmp_path / "d.png")
+    drawing = {"background": None, "layers": [], "composite": handle_file(str(tmp_path / "d.png"))}
+    shown, spread, draws, recon, text = client.predict(
+        "mnist", "drawing", drawing, 0, 3, 0, api_name="/vae_reconstruct"
+    )
+    assert len(draws) == 3 and "KL" in text
+    strip, _ = client.predict("mnist", "any", 0, 0, 3, 4, api_name="/vae_traverse")
+    assert Image.open(strip).width > 0
+    clean, noisy, plot, text = client.predict("mnist", 0, 300, api_name="/diffusion_forward")
+    assert "t = 300" in text
+    job = client.submit("mnist", "1", 2, 0, "dpm++", 4, 2.0, api_name="/diffusion_sample")
+    outputs = list(job)  # streamed: one output per step
+    assert len(outputs) == 4 and str(outputs[-1][3]).endswith(".gif")
+
+
+def test_bad_input_through_the_client_then_still_serving(client):
+    with pytest.raises(Exception, match="greater than maximum|number of images"):
+        client.predict("mnist", "7", 500, 5, api_name="/gan_sample")
+    with pytest.raises(Exception, match="not in the list of choices|unknown class"):
+        client.predict("mnist", "zebra", 2, 5, api_name="/gan_sample")
+    with pytest.raises(Exception, match="drawing is empty"):
+        client.predict("mnist", "drawing", None, 0, 3, 0, api_name="/vae_reconstruct")
+    gallery, _ = client.predict("mnist", "any", 1, 5, api_name="/gan_sample")  # still serving
+    assert len(gallery) == 1

@@ -1,40 +1,66 @@
-"""The page: a dataset choice for the whole page and the tabs under it."""
+"""The page: a dataset choice for the whole page, and one tab per family under it."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from playground.models import FAMILY_TITLES
-from playground.ui import handlers
+from playground.ui import common, diffusion_tab, gan_tab, vae_tab
 
-INTRO = """# Generative playground
+INTRO = """# 🎨 Generative playground
 Three families of generative models — **GANs**, **VAEs** and **diffusion models** — trained on the
-same small datasets. Each one samples a vector in a latent space and decodes it into an image
-that never existed."""
+same small datasets. Each one samples a vector in a *latent space* and decodes it into an image
+that never existed. Pick a dataset, then a tab."""
+
+NO_WEIGHTS = (
+    "**No trained weights are installed.** Train them with `python scripts/train.py` "
+    "(see the README); this page then shows them."
+)
+
+# System fonts only: the app must not fetch anything from the internet.
+THEME = gr.themes.Soft(
+    primary_hue="indigo",
+    font=["ui-sans-serif", "system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+)
+CSS = """
+.gradio-container {max-width: 1200px !important; margin: auto;}
+img {image-rendering: pixelated;}
+"""
 
 
 def build_app() -> gr.Blocks:
-    datasets = handlers.dataset_choices()
+    datasets = common.dataset_choices()
+    first = datasets[0][1] if datasets else None
     with gr.Blocks(title="Generative playground") as demo:
         gr.Markdown(INTRO)
         if not datasets:
-            gr.Markdown(
-                "**No trained weights are installed yet.** Train them with `python scripts/train.py` "
-                "(see the README); this page then shows them."
-            )
-        first = datasets[0][1] if datasets else None
-        with gr.Row():
-            dataset = gr.Dropdown(datasets, value=first, label="Dataset", interactive=bool(datasets))
-            family = gr.Radio([(t, k) for k, t in FAMILY_TITLES.items()], value="gan", label="Family")
-            label = gr.Dropdown(handlers.class_choices(first), value="any", label="Class")
-        with gr.Row():
-            n = gr.Slider(1, handlers.MAX_IMAGES, value=16, step=1, label="Number of images")
-            seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-            button = gr.Button("Generate", variant="primary")
-        gallery = gr.Gallery(label="Samples", columns=8, height="auto")
-        cost = gr.Markdown()
-        dataset.change(
-            lambda d: gr.Dropdown(choices=handlers.class_choices(d), value="any"), dataset, label, api_name=False
-        )
-        button.click(handlers.generate, [dataset, family, label, n, seed], [gallery, cost], api_name="sample")
+            gr.Markdown(NO_WEIGHTS)
+        dataset = gr.Dropdown(datasets, value=first, label="Dataset (for the whole page)", interactive=bool(datasets))
+        with gr.Tabs():
+            with gr.Tab("GAN", id="gan"):
+                gan = gan_tab.build(dataset)
+            with gr.Tab("VAE", id="vae"):
+                vae = vae_tab.build(dataset)
+            with gr.Tab("Diffusion", id="diffusion"):
+                diffusion = diffusion_tab.build(dataset)
+
+        classes = gan["classes"] + vae["classes"] + diffusion["classes"]
+
+        def on_dataset(d):
+            epochs = gan_tab.timeline_epochs(d)
+            updates = [gr.Dropdown(choices=common.class_choices(d), value="any") for _ in classes]
+            return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs)]
+
+        change = dataset.change(on_dataset, dataset, [*classes, gan["epoch"]], api_name=False, queue=False)
+        figures = [gan["timeline"], vae["losses"], diffusion["forward"]]
+        for fn, inputs, outputs in figures:
+            change.then(fn, inputs, outputs, api_name=False)
+            if datasets:
+                demo.load(fn, inputs, outputs, api_name=False)
     return demo
+
+
+def launch(demo: gr.Blocks, **kw) -> None:
+    """Queue and launch with the page's theme (Gradio 6 takes theme and css at launch)."""
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.launch(theme=THEME, css=CSS, **kw)

@@ -1,0 +1,69 @@
+"""Small figures drawn with matplotlib (Agg) to PIL images: loss curves, the noise schedule,
+the encoder's mean and spread. Images, not interactive plots: they render the same everywhere,
+offline, and a test can look at them."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+_lock = threading.Lock()  # pyplot's state is global: one figure at a time
+COLORS = ["#4f46e5", "#db2777", "#059669", "#d97706", "#0891b2", "#7c3aed"]
+
+
+def _render(fig) -> Image.Image:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def line_plot(
+    series: dict[str, tuple[list[float], list[float]]],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    marker_x: float | None = None,
+    logy: bool = False,
+    size: tuple[float, float] = (5.5, 3.0),
+) -> Image.Image:
+    """One line per named series of (x, y); an optional vertical marker (e.g. the chosen epoch)."""
+    with _lock:
+        fig, ax = plt.subplots(figsize=size)
+        for i, (name, (x, y)) in enumerate(series.items()):
+            ax.plot(x, y, label=name, color=COLORS[i % len(COLORS)], linewidth=1.6)
+        if marker_x is not None:
+            ax.axvline(marker_x, color="#111827", linestyle="--", linewidth=1)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=8)
+        return _render(fig)
+
+
+def mean_spread_plot(mean: np.ndarray, std: np.ndarray, title: str = "") -> Image.Image:
+    """Each latent dimension's mean with a bar of ±1 standard deviation (q(z|x) of a VAE)."""
+    with _lock:
+        fig, ax = plt.subplots(figsize=(5.5, 2.6))
+        d = np.arange(len(mean))
+        ax.errorbar(d, mean, yerr=std, fmt="o", color=COLORS[0], ecolor=COLORS[1], capsize=3)
+        ax.axhline(0, color="#9ca3af", linewidth=0.8)
+        ax.set_xticks(d)
+        ax.set_xlabel("latent dimension")
+        ax.set_ylabel("mean ± std")
+        ax.set_ylim(-4, 4)
+        ax.set_title(title, fontsize=11)
+        ax.grid(alpha=0.3)
+        return _render(fig)

@@ -1,0 +1,144 @@
+"""What every tab shares: checking input, loading models with clear errors, the controls row,
+and the cost line shown under every result."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from playground import weights
+from playground.data import DATASETS, DataError, DatasetInfo, get_info, parse_label
+from playground.images import to_pil
+from playground.models import Cost
+
+MAX_IMAGES = 64  # per click: more than a screen shows, and still fast on two cores
+MAX_SEED = 2**31 - 1
+IMAGE_SCALE = 4  # 28 px images are shown at 112 px, with sharp pixels
+
+
+def dataset_choices() -> list[tuple[str, str]]:
+    """(title, key) for every dataset with installed weights."""
+    return [(DATASETS[name].title, name) for name in weights.available()]
+
+
+def class_choices(dataset: str | None) -> list[str]:
+    if dataset not in DATASETS:
+        return ["any"]
+    return ["any", *DATASETS[dataset].class_names]
+
+
+def number(value, name: str, low: float, high: float, integer: bool = True) -> int | float:
+    """`value` as a checked number, or a gr.Error that says what is allowed."""
+    kind = "a whole number" if integer else "a number"
+    message = f"{name} must be {kind} from {low:g} to {high:g}, not {value!r}"
+    if isinstance(value, bool):
+        raise gr.Error(message)
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(message) from None
+    if not math.isfinite(f) or not low <= f <= high or (integer and f != int(f)):
+        raise gr.Error(message)
+    return int(f) if integer else f
+
+
+def dataset_info(dataset) -> DatasetInfo:
+    try:
+        return get_info(dataset)
+    except (DataError, TypeError) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def load(dataset: str, kind: str):
+    """A model by dataset and kind; missing or damaged weights become a clear gr.Error."""
+    dataset_info(dataset)
+    try:
+        return weights.load(dataset, kind)
+    except weights.WeightsError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def examples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    dataset_info(dataset)
+    try:
+        return weights.load_examples(dataset)
+    except weights.WeightsError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def label(dataset: str, value) -> int | None:
+    try:
+        return parse_label(dataset_info(dataset), value)
+    except DataError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+@dataclass
+class Request:
+    """The controls every tab has, checked."""
+
+    info: DatasetInfo
+    label: int | None
+    n: int
+    seed: int
+
+
+def request(dataset, class_name, n, seed) -> Request:
+    info = dataset_info(dataset)
+    return Request(
+        info,
+        label(dataset, class_name),
+        number(n, "number of images", 1, MAX_IMAGES),
+        number(seed, "seed", 0, MAX_SEED),
+    )
+
+
+def timed(fn: Callable, *args, **kw):
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, (time.perf_counter() - t0) * 1000
+
+
+def cost_line(what: str, n: int, ms: float, cost: Cost) -> str:
+    return (
+        f"**{what}**: {n} image{'s' if n != 1 else ''} in {ms:.0f} ms on this machine · "
+        f"{cost.nfe} network evaluation{'s' if cost.nfe != 1 else ''} per image · "
+        f"{cost.parameters / 1e6:.2f} M parameters"
+    )
+
+
+def pil_list(images: torch.Tensor, captions: list[str] | None = None) -> list:
+    pics = [to_pil(img, IMAGE_SCALE) for img in images]
+    return list(zip(pics, captions, strict=True)) if captions else pics
+
+
+def class_caption(info: DatasetInfo, y: int | None) -> str:
+    return "any class" if y is None else f"class {info.class_names[y]}"
+
+
+def new_seed() -> int:
+    return secrets.randbelow(MAX_SEED)
+
+
+def controls(
+    dataset_value: str | None, n: int = 16, max_n: int = MAX_IMAGES
+) -> tuple[gr.Dropdown, gr.Slider, gr.Number, gr.Button]:
+    """Class, number of images, seed with a "new seed" button: the row at the top of each tab."""
+    with gr.Row(equal_height=True):
+        cls = gr.Dropdown(class_choices(dataset_value), value="any", label="Class", scale=2)
+        count = gr.Slider(1, max_n, value=n, step=1, label="Number of images", scale=2)
+        seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=1)
+        dice = gr.Button("🎲 New seed", scale=0, min_width=110)
+    dice.click(new_seed, None, seed, api_name=False, queue=False)
+    return cls, count, seed, dice
+
+
+def blank(size: int = 28) -> Image.Image:
+    return Image.new("L", (size * IMAGE_SCALE, size * IMAGE_SCALE), 0)

@@ -1,0 +1,145 @@
+"""The diffusion tab: destroy images with noise step by step, and learn to undo it."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from playground import plots
+from playground.images import gif, grid, to_pil
+from playground.models import make_generator
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULERS
+from playground.ui import common
+
+LESSON = """### Learn to undo noise
+The **forward process** destroys an image by adding a little Gaussian noise at each of 1000
+timesteps, until only noise is left. A **UNet** is trained for one job: given a noisy image and
+its timestep, predict the noise in it. To **generate**, start from pure noise `x_T` — the
+diffusion model's "latent vector", as large as the image — and remove the predicted noise step
+by step. The **scheduler** decides which steps and how: DDPM adds fresh noise at every step,
+DDIM and DPM-Solver++ are deterministic and need far fewer steps.
+
+**How it makes a class:** the UNet is told the class, and 10 % of the time during training
+it was told "no class". *Classifier-free guidance* pushes each step away from the unconditional
+prediction and towards the class one: `ε = ε_none + w · (ε_class − ε_none)`. Each step then
+costs two network evaluations."""
+
+MAX_DIFFUSION_IMAGES = 16  # each image costs (steps × 2) UNet passes: keep a click quick
+MAX_UI_STEPS = 1000
+FRAME_SCALE = 3
+
+
+def diffusion_forward(
+    dataset: str, example: float, timestep: float
+) -> tuple[Image.Image, Image.Image, Image.Image, str]:
+    """The forward process: a real test image noised to `timestep`, and the noise schedule."""
+    images, _ = common.examples(dataset)
+    x = images[common.number(example, "test image", 0, len(images) - 1)][None]
+    model = common.load(dataset, "diffusion")
+    T = model.scheduler.config.num_train_timesteps
+    t = common.number(timestep, "timestep", 0, T - 1)
+    noisy = model.add_noise(x, t, make_generator(0))
+    abar = model.scheduler.alphas_cumprod
+    ts = list(range(T))
+    plot = plots.line_plot(
+        {"signal √ᾱₜ": (ts, abar.sqrt().tolist()), "noise √(1−ᾱₜ)": (ts, (1 - abar).sqrt().tolist())},
+        title=f"The noise schedule ({model.scheduler.config.beta_schedule})",
+        xlabel="timestep t",
+        ylabel="weight in xₜ",
+        marker_x=t,
+    )
+    a = abar[t].item()
+    text = f"At t = {t}: x_t = {a**0.5:.3f} · image + {(1 - a) ** 0.5:.3f} · noise. By t = {T - 1} almost nothing of the image is left."
+    return to_pil(x[0], common.IMAGE_SCALE), to_pil(noisy[0], common.IMAGE_SCALE), plot, text
+
+
+def check_options(scheduler, steps, guidance) -> tuple[str, int, float]:
+    if scheduler not in SCHEDULERS:
+        raise gr.Error(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+    steps = common.number(steps, "steps", 1, MAX_UI_STEPS)
+    guidance = common.number(guidance, "guidance scale", 0, 20, integer=False)
+    return scheduler, steps, guidance
+
+
+def diffusion_sample(
+    dataset: str, class_name: str, n: float, seed: float, scheduler: str, steps: float, guidance: float
+) -> Iterator[tuple[Image.Image, Image.Image, str, str | None]]:
+    """Run the reverse process, streaming every step: the current noisy images, the clean images
+    the UNet predicts from them, a progress line, and at the end an animated GIF of the run."""
+    r = common.request(dataset, class_name, n, seed)
+    if r.n > MAX_DIFFUSION_IMAGES:
+        raise gr.Error(
+            f"number of images must be at most {MAX_DIFFUSION_IMAGES} for diffusion (each takes many network passes)"
+        )
+    scheduler, steps, guidance = check_options(scheduler, steps, guidance)
+    model = common.load(dataset, "diffusion")
+    g = make_generator(r.seed)
+    z = model.sample_latent(r.n, g, r.label)
+    nrow = min(r.n, 4 if r.n <= 16 else 8)
+    cost = model.cost(num_inference_steps=steps, guidance_scale=guidance, class_labels=r.label)
+    frames = []
+    t0 = time.perf_counter()
+    trajectory = model.trajectory(
+        z, r.label, num_inference_steps=steps, scheduler=scheduler, guidance_scale=guidance, generator=g
+    )
+    stride = max(1, steps // 60)  # at most ~60 streamed frames: the browser, not the model, is the limit
+    for frame in trajectory:
+        xt, x0 = grid(frame["x_t"], nrow, scale=FRAME_SCALE), grid(frame["x0"], nrow, scale=FRAME_SCALE)
+        frames.append(_side_by_side(xt, x0))
+        ms = (time.perf_counter() - t0) * 1000
+        text = f"Step {frame['step']} of {steps} (t = {frame['t']}) · {ms:.0f} ms so far"
+        if frame["last"]:
+            path = Path(tempfile.mkdtemp(prefix="diffusion-")) / "denoising.gif"
+            gif(frames, path, ms_per_frame=max(20, 2000 // len(frames)))
+            text = common.cost_line(f"Diffusion ({scheduler}, {steps} steps, guidance {guidance:g})", r.n, ms, cost)
+            yield xt, x0, text, str(path)
+        elif frame["step"] % stride == 0 or frame["step"] == 1:
+            yield xt, x0, text, None
+
+
+def _side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
+    out = Image.new("RGB", (a.width + b.width + 12, max(a.height, b.height)), "white")
+    out.paste(a.convert("RGB"), (0, 0))
+    out.paste(b.convert("RGB"), (a.width + 12, 0))
+    return out
+
+
+def build(dataset: gr.Dropdown) -> dict:
+    gr.Markdown(LESSON)
+    gr.Markdown("### The forward process: noising")
+    with gr.Row():
+        example = gr.Slider(0, 999, value=0, step=1, label="Test image number")
+        timestep = gr.Slider(0, 999, value=250, step=1, label="Timestep t")
+    with gr.Row():
+        clean = gr.Image(label="Real image x₀", type="pil", height=180)
+        noisy = gr.Image(label="Noised xₜ", type="pil", height=180)
+        schedule = gr.Image(label="Noise schedule", type="pil", height=180)
+    forward_text = gr.Markdown()
+    forward = (diffusion_forward, [dataset, example, timestep], [clean, noisy, schedule, forward_text])
+    for slider in (example, timestep):
+        slider.release(*forward, api_name="diffusion_forward" if slider is timestep else False)
+
+    gr.Markdown("### The reverse process: denoising, streamed as it runs")
+    cls, n, seed, _ = common.controls(dataset.value, n=8, max_n=MAX_DIFFUSION_IMAGES)
+    with gr.Row():
+        scheduler = gr.Radio(
+            [("DDPM", "ddpm"), ("DDIM", "ddim"), ("DPM-Solver++", "dpm++")], value=DEFAULT_SCHEDULER, label="Scheduler"
+        )
+        steps = gr.Slider(1, MAX_UI_STEPS, value=DEFAULT_STEPS, step=1, label="Steps")
+        guidance = gr.Slider(0, 10, value=DEFAULT_GUIDANCE, step=0.5, label="Guidance scale (with a class)")
+    go = gr.Button("Denoise", variant="primary")
+    with gr.Row():
+        current = gr.Image(label="Now: the noisy images xₜ", type="pil")
+        predicted = gr.Image(label="The UNet's guess of the clean images x₀", type="pil")
+    progress = gr.Markdown()
+    animation = gr.File(label="The whole run as an animated GIF (left: xₜ, right: the guess of x₀)")
+    go.click(
+        diffusion_sample, [dataset, cls, n, seed, scheduler, steps, guidance], [current, predicted, progress, animation],
+        api_name="diffusion_sample",
+    )  # fmt: skip
+    return {"classes": [cls], "forward": forward}

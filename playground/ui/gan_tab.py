@@ -1,0 +1,113 @@
+"""The GAN tab: a forger (the generator) trained against a detective (the discriminator)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from playground import plots, weights
+from playground.models import make_generator
+from playground.ui import common
+
+LESSON = """### A forger and a detective
+A **GAN** has two networks. The **generator** turns a random vector `z` (64 numbers drawn from
+a standard normal) into an image in *one* forward pass. The **discriminator** looks at an image
+and says how likely it is to be real. They are trained against each other: the discriminator
+learns to catch fakes, the generator learns to fool it. Nobody ever tells the generator what a
+digit looks like — it only learns what gets past the detective.
+
+**How it makes a class:** this GAN is *conditional*: the generator is given the class beside
+`z`, and the discriminator judges "is this a real 7?" (a projection discriminator). "Any" uses a
+learned *no-class* label, so it is a truly unconditional sample."""
+
+
+def gan_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, str]:
+    """Generate `n` images of a class ("any" or a class name) from the GAN."""
+    r = common.request(dataset, class_name, n, seed)
+    model = common.load(dataset, "gan")
+    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
+    return common.pil_list(images), common.cost_line("GAN generator", r.n, ms, model.cost())
+
+
+def gan_discriminate(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, str]:
+    """The discriminator's verdict — its probability of "real" — on generated and on real test images."""
+    r = common.request(dataset, class_name, n, seed)
+    model = common.load(dataset, "gan")
+    fakes = model.sample(r.n, seed=r.seed, class_labels=r.label)
+    real_x, real_y = common.examples(dataset)
+    pool = torch.arange(len(real_y)) if r.label is None else torch.nonzero(real_y == r.label).flatten()
+    pick = pool[torch.randperm(len(pool), generator=make_generator(r.seed))[: r.n]]
+    reals, real_labels = real_x[pick], real_y[pick]
+    # Each image is judged as the class it claims to be (fakes: the class asked for).
+    p_fake, ms = common.timed(model.discriminate, fakes, r.label)
+    p_real = model.discriminate(reals, real_labels if r.label is not None else None)
+    fake_gallery = common.pil_list(fakes, [f"D = {p:.2f}" for p in p_fake.tolist()])
+    real_gallery = common.pil_list(reals, [f"D = {p:.2f}" for p in p_real.tolist()])
+    text = (
+        f"Mean probability of **real**: generated {p_fake.mean():.2f}, real test images {p_real.mean():.2f} "
+        f"({common.class_caption(r.info, r.label)}). At the end of training the two are close: the "
+        f"detective can no longer tell them apart reliably — which is what the forger was trained for. "
+        f"Judging {r.n} images took {ms:.0f} ms."
+    )
+    return fake_gallery, real_gallery, text
+
+
+def gan_timeline(dataset: str, epoch: float) -> tuple[Image.Image | None, Image.Image | None, str]:
+    """The fixed-noise grid after `epoch` epochs (one row per class) and the two losses up to then."""
+    common.dataset_info(dataset)
+    grids = weights.snapshots(dataset, "gan")
+    if not grids:
+        raise gr.Error(f"no training timeline is installed for the {dataset} GAN")
+    e = common.number(epoch, "epoch", 1, len(grids))
+    log = [r for r in weights.training_log(dataset, "gan") if r["kind"] == "step"]
+    per_epoch = max((r["step"] for r in log if r["epoch"] == 1), default=1)
+    steps = [r["step"] / per_epoch for r in log]
+    plot = plots.line_plot(
+        {"discriminator": (steps, [r["loss_d"] for r in log]), "generator": (steps, [r["loss_g"] for r in log])},
+        title="Losses: the two players pull against each other",
+        xlabel="epoch",
+        ylabel="binary cross-entropy",
+        marker_x=e,
+    )
+    grid = Image.open(grids[e - 1]).convert("RGB")
+    grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
+    text = (
+        f"Epoch {e} of {len(grids)}: the same `z` vectors every epoch, one row per class. Early on the "
+        "generator paints blobs; the discriminator's feedback shapes them into digits or clothes."
+    )
+    return grid, plot, text
+
+
+def timeline_epochs(dataset: str | None) -> int:
+    return max(1, len(weights.snapshots(dataset, "gan"))) if dataset else 1
+
+
+def build(dataset: gr.Dropdown) -> dict:
+    gr.Markdown(LESSON)
+    cls, n, seed, _ = common.controls(dataset.value)
+    with gr.Row():
+        go = gr.Button("Generate", variant="primary")
+        judge = gr.Button("Ask the discriminator")
+    gallery = gr.Gallery(label="Generated", columns=8, height="auto", object_fit="contain")
+    cost = gr.Markdown()
+    go.click(gan_sample, [dataset, cls, n, seed], [gallery, cost], api_name="gan_sample")
+    with gr.Row():
+        fakes = gr.Gallery(label="Generated, with D's probability of real", columns=6, height="auto")
+        reals = gr.Gallery(label="Real test images, with D's probability of real", columns=6, height="auto")
+    verdict = gr.Markdown()
+    judge.click(gan_discriminate, [dataset, cls, n, seed], [fakes, reals, verdict], api_name="gan_discriminate")
+
+    gr.Markdown("### Training timeline\nSlide through the epochs to watch the generator learn.")
+    epochs = timeline_epochs(dataset.value)
+    epoch = gr.Slider(1, max(epochs, 2), value=epochs, step=1, label="Epoch")  # a slider needs min < max
+    with gr.Row():
+        grid = gr.Image(label="Fixed-noise samples at this epoch", type="pil", height=380)
+        losses = gr.Image(label="Generator and discriminator losses", type="pil", height=380)
+    timeline_text = gr.Markdown()
+    epoch.release(gan_timeline, [dataset, epoch], [grid, losses, timeline_text], api_name="gan_timeline")
+    return {
+        "classes": [cls],
+        "epoch": epoch,
+        "timeline": (gan_timeline, [dataset, epoch], [grid, losses, timeline_text]),
+    }

@@ -1,0 +1,169 @@
+"""The VAE tab: compress an image to a few numbers, and decode numbers back to an image."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from playground import plots, weights
+from playground.images import drawing_to_tensor, grid, to_pil
+from playground.models import make_generator
+from playground.ui import common
+
+LESSON = """### Compress, then decode
+A **VAE** has an **encoder** that squeezes an image into a short code (16 numbers here) and a
+**decoder** that turns a code back into an image. The encoder does not give one code but a
+*cloud* of them — a mean and a spread for each number, q(z|x) — and training keeps those clouds
+close to a standard normal. So *any* vector drawn from a standard normal decodes to something
+plausible: that is how a VAE generates.
+
+**How it makes a class:** this VAE never saw a label. Its classes still gather in their own
+regions of the latent space; "make a 7" draws a vector from the region where the encoder puts
+7s (a Gaussian fitted to them after training)."""
+
+DRAW_TIP = "Draw one digit or garment, large, in the middle."
+FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is scaled, as in the data
+
+
+def vae_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, str]:
+    """Generate `n` images of a class ("any" or a class name) from the VAE's decoder."""
+    r = common.request(dataset, class_name, n, seed)
+    model = common.load(dataset, "vae")
+    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
+    return common.pil_list(images), common.cost_line("VAE decoder", r.n, ms, model.cost())
+
+
+def input_image(dataset: str, source: str, drawing, example: float) -> torch.Tensor:
+    """The image to encode: a drawing, or a real test image by its index."""
+    info = common.dataset_info(dataset)
+    if source == "drawing":
+        try:
+            x = drawing_to_tensor(drawing, info.channels, info.image_size, FIT.get(dataset, info.image_size))
+        except (ValueError, OSError) as exc:
+            raise gr.Error(f"could not read the drawing: {exc}") from None
+        if x is None:
+            raise gr.Error("The drawing is empty: draw something first. " + DRAW_TIP)
+        return x
+    if source != "test image":
+        raise gr.Error(f"source must be 'test image' or 'drawing', not {source!r}")
+    images, _ = common.examples(dataset)
+    return images[common.number(example, "test image", 0, len(images) - 1)][None]
+
+
+def vae_reconstruct(
+    dataset: str, source: str, drawing, example: float, draws: float, seed: float
+) -> tuple[Image.Image, Image.Image, list, Image.Image, str]:
+    """Encode an image, show q(z|x) (mean and spread), decode several draws from it and its mean."""
+    x = input_image(dataset, source, drawing, example)
+    draws = common.number(draws, "number of draws", 1, 16)
+    seed = common.number(seed, "seed", 0, common.MAX_SEED)
+    model = common.load(dataset, "vae")
+    with torch.inference_mode():
+        mean, logvar = model.encode_distribution(x)
+        std = (0.5 * logvar).exp()
+        eps = torch.randn((draws, mean.shape[1]), generator=make_generator(seed))
+        decoded = model.decode(mean + std * eps)  # the reparameterisation trick: z = mean + std * eps
+        recon = model.decode(mean)
+        rec_err = torch.nn.functional.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), x, reduction="sum").item()
+        kl = (-0.5 * (1 + logvar - mean.pow(2) - logvar.exp()).sum()).item()
+    plot = plots.mean_spread_plot(
+        mean[0].numpy(), std[0].numpy(), "The encoder's answer, q(z|x): a mean and a spread per number"
+    )
+    text = (
+        f"Reconstruction error {rec_err:.1f} nats (binary cross-entropy), KL to the prior {kl:.1f} nats. "
+        f"Each of the {draws} draws is `z = mean + spread × ε` with ε from a standard normal: the "
+        "reparameterisation trick, which lets training push gradients through the sampling."
+    )
+    return to_pil(x[0], common.IMAGE_SCALE), plot, common.pil_list(decoded), to_pil(recon[0], common.IMAGE_SCALE), text
+
+
+def vae_traverse(
+    dataset: str, class_name: str, seed: float, dimension: float, span: float, steps: float
+) -> tuple[Image.Image, str]:
+    """Walk along one latent dimension from a sampled vector and decode every stop."""
+    r = common.request(dataset, class_name, 1, seed)
+    model = common.load(dataset, "vae")
+    d = common.number(dimension, "dimension", 0, model.config.latent_dim - 1)
+    span = common.number(span, "span", 0.5, 5, integer=False)
+    steps = common.number(steps, "steps", 2, 16)
+    z = model.sample_latent(1, make_generator(r.seed), r.label).repeat(steps, 1)
+    z[:, d] = z[0, d] + torch.linspace(-span, span, steps)
+    strip = grid(model.decode(z), nrow=steps, scale=3)
+    return (
+        strip,
+        f"Dimension {d}, from {z[0, d]:.2f} to {z[-1, d]:.2f} ({steps} stops) around a sample of {common.class_caption(r.info, r.label)}.",
+    )
+
+
+def vae_losses(dataset: str) -> Image.Image:
+    """Reconstruction and KL terms of the loss over training."""
+    common.dataset_info(dataset)
+    log = [r for r in weights.training_log(dataset, "vae") if r["kind"] == "epoch"]
+    if not log:
+        raise gr.Error(f"no training log is installed for the {dataset} VAE")
+    e = [r["epoch"] for r in log]
+    return plots.line_plot(
+        {"reconstruction": (e, [r["reconstruction"] for r in log]), "KL": (e, [r["kl"] for r in log])},
+        title="The two terms of the VAE loss (per image)",
+        xlabel="epoch",
+        ylabel="nats",
+    )
+
+
+def build(dataset: gr.Dropdown) -> dict:
+    gr.Markdown(LESSON)
+    cls, n, seed, _ = common.controls(dataset.value)
+    go = gr.Button("Generate", variant="primary")
+    gallery = gr.Gallery(label="Decoded from random vectors", columns=8, height="auto", object_fit="contain")
+    cost = gr.Markdown()
+    go.click(vae_sample, [dataset, cls, n, seed], [gallery, cost], api_name="vae_sample")
+
+    gr.Markdown(
+        "### Encode and decode\nPick a real test image, or draw your own, and see what the encoder makes of it."
+    )
+    with gr.Row():
+        with gr.Column():
+            source = gr.Radio(["test image", "drawing"], value="test image", label="Image to encode")
+            example = gr.Slider(0, 999, value=0, step=1, label="Test image number")
+            draws = gr.Slider(1, 16, value=8, step=1, label="Draws from q(z|x)")
+            sketch = gr.Sketchpad(
+                label="Your drawing (choose 'drawing' above)", canvas_size=(280, 280), type="numpy",
+                brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+            )  # fmt: skip
+            encode = gr.Button("Encode and decode", variant="primary")
+        with gr.Column():
+            with gr.Row():
+                shown = gr.Image(label="Input (as the model sees it)", type="pil", height=160)
+                recon = gr.Image(label="Decoded from the mean", type="pil", height=160)
+            spread = gr.Image(label="q(z|x)", type="pil")
+            draws_gallery = gr.Gallery(label="Decoded draws from q(z|x)", columns=8, height="auto")
+            recon_text = gr.Markdown()
+    encode.click(
+        vae_reconstruct, [dataset, source, sketch, example, draws, seed], [shown, spread, draws_gallery, recon, recon_text],
+        api_name="vae_reconstruct",
+    )  # fmt: skip
+
+    gr.Markdown("### Walk along one direction\nChange one number of the code and keep the rest: what does it control?")
+    with gr.Row():
+        dim = gr.Slider(0, 15, value=0, step=1, label="Latent dimension")
+        span = gr.Slider(0.5, 5, value=3, step=0.5, label="How far (±)")
+        stops = gr.Slider(2, 16, value=9, step=1, label="Stops")
+        walk = gr.Button("Walk")
+    strip = gr.Image(label="Traversal", type="pil")
+    walk_text = gr.Markdown()
+    walk.click(vae_traverse, [dataset, cls, seed, dim, span, stops], [strip, walk_text], api_name="vae_traverse")
+
+    gr.Markdown(
+        "### Training\nThe loss trades off two terms: rebuild the image well, and keep codes close to the prior."
+    )
+    losses = gr.Image(label="VAE loss terms", type="pil")
+    return {"classes": [cls], "losses": (vae_losses, [dataset], [losses])}
+
+
+def empty_drawing_value() -> dict:
+    """What an untouched Sketchpad sends (used by tests)."""
+    white = np.full((280, 280, 4), 255, dtype=np.uint8)
+    white[..., 3] = 0
+    return {"background": None, "layers": [], "composite": white}
