@@ -67,3 +67,59 @@ def mean_spread_plot(mean: np.ndarray, std: np.ndarray, title: str = "") -> Imag
         ax.set_title(title, fontsize=11)
         ax.grid(alpha=0.3)
         return _render(fig)
+
+
+MAP_SIZE = (5.2, 5.2)  # inches at 100 dpi: a 520 × 520 image
+MAP_AXES = (0.11, 0.09, 0.86, 0.84)  # left, bottom, width, height of the data area, as figure fractions
+CLASS_COLORS = plt.get_cmap("tab10").colors
+
+
+def latent_map(
+    points: np.ndarray,
+    labels: np.ndarray,
+    class_names: tuple[str, ...],
+    extent: tuple[float, float, float, float],
+    title: str = "",
+    marks: list[tuple[float, float, str]] = (),
+    path: np.ndarray | None = None,
+):
+    """A scatter of map points coloured by class, drawn on fixed axes so that a pixel of the
+    image converts to map coordinates. Returns (image, Axes). `marks` are (x, y, text) stars;
+    `path` an (N, 2) line drawn over the points."""
+    from playground.latent import Axes
+
+    with _lock:
+        fig = plt.figure(figsize=MAP_SIZE, dpi=100)
+        ax = fig.add_axes(MAP_AXES)
+        for k, name in enumerate(class_names):
+            sel = labels == k
+            if sel.any():
+                ax.scatter(
+                    points[sel, 0],
+                    points[sel, 1],
+                    s=7,
+                    color=CLASS_COLORS[k % 10],
+                    label=name,
+                    alpha=0.75,
+                    linewidths=0,
+                )
+        if path is not None and len(path):
+            ax.plot(path[:, 0], path[:, 1], "-o", color="#111827", markersize=3, linewidth=1.5)
+        for x, y, text in marks:
+            ax.scatter([x], [y], marker="*", s=260, color="#facc15", edgecolors="#111827", linewidths=1.2, zorder=5)
+            if text:
+                ax.annotate(text, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=9, weight="bold")
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_xlabel("principal component 1")
+        ax.set_ylabel("principal component 2")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7, markerscale=2, loc="upper right", framealpha=0.8, ncol=2)
+        w, h = fig.get_size_inches() * fig.dpi
+        left, bottom, width, height = MAP_AXES
+        axes = Axes(left * w, (1 - bottom - height) * h, width * w, height * h, extent)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)  # no tight bbox: the axes must stay where Axes says
+        plt.close(fig)
+        buf.seek(0)
+        return Image.open(buf).convert("RGB"), axes

@@ -6,7 +6,7 @@ import gradio as gr
 
 from playground.ui import common, diffusion_tab, gan_tab, vae_tab
 
-INTRO = """# 🎨 Generative playground
+INTRO = """# Generative playground
 Three families of generative models — **GANs**, **VAEs** and **diffusion models** — trained on the
 same small datasets. Each one samples a vector in a *latent space* and decodes it into an image
 that never existed. Pick a dataset, then a tab."""

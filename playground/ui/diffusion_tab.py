@@ -116,9 +116,9 @@ def build(dataset: gr.Dropdown) -> dict:
         example = gr.Slider(0, 999, value=0, step=1, label="Test image number")
         timestep = gr.Slider(0, 999, value=250, step=1, label="Timestep t")
     with gr.Row():
-        clean = gr.Image(label="Real image x₀", type="pil", height=180)
-        noisy = gr.Image(label="Noised xₜ", type="pil", height=180)
-        schedule = gr.Image(label="Noise schedule", type="pil", height=180)
+        clean = gr.Image(label="Real image x₀", type="pil", height=260)
+        noisy = gr.Image(label="Noised xₜ", type="pil", height=260)
+        schedule = gr.Image(label="Noise schedule", type="pil", height=260)
     forward_text = gr.Markdown()
     forward = (diffusion_forward, [dataset, example, timestep], [clean, noisy, schedule, forward_text])
     for slider in (example, timestep):

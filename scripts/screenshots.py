@@ -1,0 +1,100 @@
+"""Open the running app in headless Chromium, use every tab on every dataset, and save screenshots.
+
+    python app.py &                                  # or any running instance
+    python scripts/screenshots.py --url http://127.0.0.1:7860 --out artifacts/screenshots
+
+Uses Playwright for Python with the system's Chromium (`--chromium /usr/bin/chromium`); it
+never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]  # fmt: skip
+
+
+def visible_button(page: Page, name: str):
+    return page.get_by_role("button", name=name, exact=True).filter(visible=True).first
+
+
+def wait_idle(page: Page, timeout_s: float = 60) -> None:
+    """Wait until Gradio shows no pending work (no progress bars or spinners)."""
+    page.wait_for_timeout(300)
+    end = time.time() + timeout_s
+    while time.time() < end:
+        if page.locator(".progress-text, .eta-bar, .wrap.pending, .generating").filter(visible=True).count() == 0:
+            return
+        page.wait_for_timeout(200)
+
+
+def choose_dataset(page: Page, title: str) -> None:
+    box = page.get_by_label("Dataset (for the whole page)")
+    box.click()
+    page.get_by_role("option", name=title, exact=True).click()
+    wait_idle(page)
+
+
+def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
+    """Use each tab as a visitor would and screenshot it."""
+    shots = []
+    choose_dataset(page, dataset_title)
+    page.get_by_role("tab", name="GAN").click()
+    visible_button(page, "Generate").click()
+    wait_idle(page)
+    visible_button(page, "Ask the discriminator").click()
+    wait_idle(page)
+    shots.append(out / f"{key}-gan.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    page.get_by_role("tab", name="VAE").click()
+    visible_button(page, "Generate").click()
+    wait_idle(page)
+    visible_button(page, "Encode and decode").click()
+    wait_idle(page)
+    visible_button(page, "Walk").click()
+    wait_idle(page)
+    shots.append(out / f"{key}-vae.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    page.get_by_role("tab", name="Diffusion").click()
+    visible_button(page, "Denoise").click()
+    wait_idle(page, 120)
+    shots.append(out / f"{key}-diffusion.png")
+    page.screenshot(path=shots[-1], full_page=True)
+    return shots
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--url", default="http://127.0.0.1:7860")
+    p.add_argument("--out", default="artifacts/screenshots")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--datasets", nargs="+", default=["MNIST:mnist", "Fashion-MNIST:fashion"], help="title:key pairs")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(args.url)
+        page.get_by_role("tab", name="GAN").wait_for()
+        wait_idle(page)
+        for pair in args.datasets:
+            title, key = pair.split(":")
+            for shot in tour(page, out, title, key):
+                print(shot)
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
