@@ -55,6 +55,7 @@ class LatentMap:
     """A 2-D PCA of latent vectors, with the points it was fitted on and their classes."""
 
     pca: PCA
+    latents: torch.Tensor  # (N, *latent_shape) the vectors the map was fitted on
     points: np.ndarray  # (N, 2) map coordinates of the fitted vectors
     labels: np.ndarray  # (N,) class of each point, for colour
     latent_shape: tuple[int, ...]
@@ -63,12 +64,15 @@ class LatentMap:
     @classmethod
     def fit(cls, latents: torch.Tensor, labels: torch.Tensor, seed: int = 0, margin: float = 0.08) -> LatentMap:
         flat = latents.detach().flatten(1).double().cpu().numpy()
-        pca = PCA(n_components=2, random_state=seed).fit(flat)
+        pca = PCA(n_components=2, svd_solver="full", random_state=seed).fit(flat)
         points = pca.transform(flat)
         lo, hi = points.min(0), points.max(0)
         pad = (hi - lo) * margin
         extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
-        return cls(pca, points, labels.cpu().numpy(), tuple(latents.shape[1:]), tuple(float(v) for v in extent))
+        shape = tuple(latents.shape[1:])
+        return cls(
+            pca, latents.detach().cpu().float(), points, labels.cpu().numpy(), shape, tuple(float(v) for v in extent)
+        )
 
     def project(self, latents: torch.Tensor) -> np.ndarray:
         """Latent vectors → (N, 2) map coordinates."""
@@ -79,6 +83,16 @@ class LatentMap:
         directions are left at the mean — the best guess a 2-D map can make."""
         z = self.pca.inverse_transform(np.atleast_2d(np.asarray(xy, dtype=np.float64)))
         return torch.as_tensor(z, dtype=torch.float32).reshape(-1, *self.latent_shape)
+
+    def latent_at(self, x: float, y: float) -> torch.Tensor:
+        """A full latent vector at map point (x, y): the nearest mapped vector, moved within the
+        map's plane so that it projects exactly to (x, y). Its other directions stay those of a
+        real latent, so it decodes like one; a plain inverse transform would leave them at the
+        mean (for diffusion's 784-number noise, a nearly empty image)."""
+        target = np.array([[x, y]], dtype=np.float64)
+        i = int(np.argmin(((self.points - target) ** 2).sum(1)))
+        shift = self.unproject(target)[0] - self.unproject(self.points[i : i + 1])[0]
+        return (self.latents[i] + shift)[None]
 
     def explained(self) -> float:
         """Share of the latents' variance the two axes show."""

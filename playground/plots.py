@@ -83,26 +83,30 @@ def latent_map(
     marks: list[tuple[float, float, str]] = (),
     path: np.ndarray | None = None,
 ):
-    """A scatter of map points coloured by class, drawn on fixed axes so that a pixel of the
-    image converts to map coordinates. Returns (image, Axes). `marks` are (x, y, text) stars;
-    `path` an (N, 2) line drawn over the points."""
+    """Map points coloured by class; see `scatter_map`."""
+    groups = [(name, points[labels == k], CLASS_COLORS[k % 10]) for k, name in enumerate(class_names)]
+    return scatter_map(groups, extent, title, marks, path)
+
+
+def scatter_map(
+    groups: list[tuple[str, np.ndarray, tuple]],
+    extent: tuple[float, float, float, float],
+    title: str = "",
+    marks: list[tuple[float, float, str]] = (),
+    path: np.ndarray | None = None,
+    size: float = 7,
+):
+    """A scatter of named groups of 2-D points, drawn on fixed axes so that a pixel of the image
+    converts to map coordinates. Returns (image, Axes). `marks` are (x, y, text) stars; `path`
+    an (N, 2) line drawn over the points."""
     from playground.latent import Axes
 
     with _lock:
         fig = plt.figure(figsize=MAP_SIZE, dpi=100)
         ax = fig.add_axes(MAP_AXES)
-        for k, name in enumerate(class_names):
-            sel = labels == k
-            if sel.any():
-                ax.scatter(
-                    points[sel, 0],
-                    points[sel, 1],
-                    s=7,
-                    color=CLASS_COLORS[k % 10],
-                    label=name,
-                    alpha=0.75,
-                    linewidths=0,
-                )
+        for name, pts, color in groups:
+            if len(pts):
+                ax.scatter(pts[:, 0], pts[:, 1], s=size, color=color, label=name, alpha=0.75, linewidths=0)
         if path is not None and len(path):
             ax.plot(path[:, 0], path[:, 1], "-o", color="#111827", markersize=3, linewidth=1.5)
         for x, y, text in marks:

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from playground.data import DATASETS, get_info
@@ -23,6 +24,7 @@ from playground.models import FAMILIES, Classifier
 MODEL_KINDS = (*FAMILIES, "classifier")
 MANIFEST = "manifest.sha256"
 EXAMPLES = "examples.safetensors"  # a few real test images per dataset (scripts/export_examples.py)
+LATENT_MAPS = "latent_maps.safetensors"  # the vectors behind the latent maps (scripts/precompute_maps.py)
 WEIGHTS_ENV = "PLAYGROUND_WEIGHTS"
 
 
@@ -179,6 +181,45 @@ def training_log(dataset: str, kind: str, root: Path | None = None) -> list[dict
     return records
 
 
+def step_records(records: list[dict], log_every: int = 100) -> list[dict]:
+    """The "step" records that average a full window of `log_every` steps. (Logs written before
+    the windows could span epochs have a partial first window in each epoch; it is left out.)"""
+    out, epoch_end = [], 0
+    for r in records:
+        if r["kind"] == "epoch":
+            epoch_end = r["step"]
+        elif r["step"] - epoch_end >= log_every or r["epoch"] == 1 or "window" in r:
+            out.append(r)
+    return out
+
+
 def snapshots(dataset: str, kind: str, root: Path | None = None) -> list[Path]:
     """The per-epoch fixed-noise grids, in epoch order."""
     return sorted((model_dir(dataset, kind, root) / "training").glob("epoch_*.png"))
+
+
+def load_latent_maps(dataset: str, root: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The precomputed latent vectors and labels of every family, and how each was made."""
+    info = get_info(dataset)
+    root = Path(root or weights_root())
+    key = (str(root), dataset, "latent_maps")
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        path = root / dataset / LATENT_MAPS
+        if not path.is_file():
+            raise WeightsError(
+                f"no latent maps for {info.title} in {path}; "
+                f"make them with: python scripts/precompute_maps.py --dataset {dataset}"
+            )
+        verify(root, f"{dataset}/{LATENT_MAPS}")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+                how = json.loads((f.metadata() or {}).get("how", "{}"))
+        except Exception as exc:
+            raise WeightsError(
+                f"could not read the latent maps for {info.title} ({exc.__class__.__name__}: {exc})"
+            ) from None
+        _cache[key] = (tensors, how)
+        return tensors, how

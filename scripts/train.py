@@ -241,14 +241,16 @@ def main(argv=None) -> int:
                 f.write(json.dumps(record) + "\n")
 
     model.train()
+    running, running_n = {}, 0  # loss sums since the last step record; windows may span epochs
     for epoch in range(start_epoch, epochs):
-        t0, sums, count, running = time.time(), {}, 0, {}
+        t0, sums, count = time.time(), {}, 0
         for i, (x, y) in enumerate(loader):
             if (args.dry_run and i >= 2) or step >= total_steps:
                 break
             losses = train_step(x, y)
             step += 1
             count += 1
+            running_n += 1
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v
                 running[k] = running.get(k, 0.0) + v
@@ -258,10 +260,11 @@ def main(argv=None) -> int:
                         "kind": "step",
                         "epoch": epoch + 1,
                         "step": step,
-                        **{k: v / args.log_every for k, v in running.items()},
+                        "window": running_n,
+                        **{k: v / running_n for k, v in running.items()},
                     }
                 )
-                running = {}
+                running, running_n = {}, 0
         elapsed += time.time() - t0
         record = {"kind": "epoch", "epoch": epoch + 1, "step": step, "elapsed_s": round(elapsed, 1)}
         record.update({k: v / max(count, 1) for k, v in sums.items()})

@@ -121,6 +121,9 @@ def tiny_weights(tmp_path_factory, data_root) -> Path:
     assert run_script("export_examples", ["--dataset", "mnist", "--data-root", str(data_root), "--per-class", "3",
                                           "--out", str(root / "mnist" / weights.EXAMPLES)]) == 0  # fmt: skip
     weights.write_manifest(root)
+    assert run_script("precompute_maps", ["--dataset", "mnist", "--n", "30", "--batch-size", "10",
+                                          "--weights", str(root)]) == 0  # fmt: skip
+    weights.clear_cache()
     return root
 
 
@@ -129,5 +132,8 @@ def use_weights(tiny_weights, monkeypatch) -> Path:
     """Point the library at the tiny weights for one test."""
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tiny_weights))
     weights.clear_cache()
+    from playground.ui import latent_tab
+
+    latent_tab.clear_cache()
     yield tiny_weights
     weights.clear_cache()

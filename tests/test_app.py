@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from playground.ui import build_app, common, diffusion_tab, gan_tab, vae_tab
+from playground.ui import build_app, common, diffusion_tab, gan_tab, latent_tab, vae_tab
 from playground.ui.app import launch
 
 
@@ -150,3 +150,57 @@ def test_bad_input_through_the_client_then_still_serving(client):
         client.predict("mnist", "drawing", None, 0, 3, 0, api_name="/vae_reconstruct")
     gallery, _ = client.predict("mnist", "any", 1, 5, api_name="/gan_sample")  # still serving
     assert len(gallery) == 1
+
+
+# --- the latent-space panel ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["gan", "vae", "diffusion"])
+def test_latent_map_and_click(use_weights, family):
+    image, text = latent_tab.latent_map("mnist", family)
+    assert image.size == (520, 520) and "nearest neighbours" in text
+    m, _ = latent_tab.get_map("mnist", family)
+    x, y = m.points[3]
+    decoded, marked, text = latent_tab.latent_decode_point(family, "mnist", x, y)
+    assert decoded.size == (28 * 6, 28 * 6) and marked.size == (520, 520)
+    # a click on the pixel where that point is drawn decodes the same point
+    _, axes = latent_tab.draw_map("mnist", family)
+    px, py = axes.to_pixel(x, y)
+    event = type("Select", (), {"index": [px, py]})()
+    decoded2, _, text2 = latent_tab.on_map_select("mnist", family, event)
+    assert np.array_equal(np.asarray(decoded), np.asarray(decoded2))
+
+
+def test_latent_sample_interpolate_same_seed(use_weights):
+    decoded, marked, text = latent_tab.latent_sample("mnist", "gan", 3)
+    assert "seed 3" in text
+    strips, norms, path_map, text = latent_tab.latent_interpolate(
+        "mnist", "vae", "seed", 1, "test image", 2, 5, "slerp"
+    )
+    assert len(strips) == 3 and norms.width > 100 and "slerp" in text
+    trio, text = latent_tab.same_seed("mnist", "4", 7)
+    assert len(trio) == 3 and "Seed 7" in text
+
+
+def test_image_space_map_and_encode_three_ways(use_weights):
+    image, text = latent_tab.image_space_map("mnist")
+    assert image.size == (520, 520)
+    shown, results, text = latent_tab.encode_three_ways("mnist", "test image", None, 1)
+    assert len(results) == 3 and "DDIM inversion" in text and "GAN inversion" in text
+
+
+@pytest.mark.parametrize(
+    "fn, args, message",
+    [
+        (lambda: latent_tab.latent_map("mnist", "flow"), (), "unknown family"),
+        (lambda: latent_tab.latent_decode_point("vae", "mnist", float("nan"), 0), (), "x must be"),
+        (lambda: latent_tab.latent_decode_point("vae", "mnist", 0, 1e9), (), "y must be"),
+        (lambda: latent_tab.latent_interpolate("mnist", "vae", "seed", 1, "seed", 2, 1, "lerp"), (), "steps"),
+        (lambda: latent_tab.latent_interpolate("mnist", "vae", "seed", 1, "seed", 2, 4, "cubic"), (), "lerp or slerp"),
+        (lambda: latent_tab.latent_interpolate("mnist", "vae", "url", 1, "seed", 2, 4, "lerp"), (), "endpoint"),
+        (lambda: latent_tab.encode_three_ways("mnist", "drawing", None, 0), (), "drawing is empty"),
+    ],
+)
+def test_latent_bad_input(use_weights, fn, args, message):
+    with pytest.raises(gr.Error, match=message):
+        fn(*args)

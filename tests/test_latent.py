@@ -77,3 +77,15 @@ def test_map_pixels_land_on_the_drawn_points(fitted):
     rgb = np.asarray(image)[int(round(py)) - 1 : int(round(py)) + 2, int(round(px)) - 1 : int(round(px)) + 2]
     drawn = 0.75 * np.array(plots.CLASS_COLORS[3]) * 255 + 0.25 * 255  # the colour at alpha 0.75 on white
     assert (np.abs(rgb.astype(int) - drawn).sum(-1) < 30).any()
+
+
+def test_latent_at_a_point_projects_back_and_keeps_the_rest(fitted):
+    m, z = fitted
+    x, y = m.points[7] + np.array([0.3, -0.2])
+    v = m.latent_at(x, y)
+    assert np.allclose(m.project(v)[0], (x, y), atol=1e-5)
+    # outside the map's plane it is the nearest mapped vector, untouched
+    i = int(np.argmin(((m.points - np.array([x, y])) ** 2).sum(1)))
+    comps = torch.as_tensor(m.pca.components_, dtype=torch.float32)
+    off_plane = lambda u: u.flatten() - comps.T @ (comps @ u.flatten())  # noqa: E731
+    assert torch.allclose(off_plane(v[0]), off_plane(z[i]), atol=1e-4)

@@ -61,3 +61,14 @@ def test_manifest_is_sha256sum_format(tree):
     lines = (tree / weights.MANIFEST).read_text().splitlines()
     assert lines and all(len(line.split("  ")[0]) == 64 for line in lines)
     assert any(line.endswith("mnist/diffusion/unet/diffusion_pytorch_model.safetensors") for line in lines)
+
+
+def test_step_records_drop_partial_windows_of_old_logs():
+    old = [
+        {"kind": "step", "epoch": 1, "step": 100},
+        {"kind": "epoch", "epoch": 1, "step": 150},
+        {"kind": "step", "epoch": 2, "step": 200},  # averaged 50 steps but divided by 100: dropped
+        {"kind": "step", "epoch": 2, "step": 300},
+        {"kind": "step", "epoch": 3, "step": 400, "window": 100},  # new logs say their window
+    ]
+    assert [r["step"] for r in weights.step_records(old)] == [100, 300, 400]

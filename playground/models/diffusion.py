@@ -12,6 +12,7 @@ Weights are diffusers' own layout (`unet/`, `scheduler/`), so `diffusers` loads 
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -200,9 +201,9 @@ class DiffusionModel:
         deterministic DDIM update backwards, image → x_T, with the unguided noise estimate.
         Decoding the result with DDIM and the same steps (guidance 1) gives the image back."""
         self.unet.eval()
-        inv = DDIMInverseScheduler.from_config(
-            _training_config(self.scheduler), clip_sample=False, timestep_spacing="trailing"
-        )
+        accepted = inspect.signature(DDIMInverseScheduler.__init__).parameters
+        config = {k: v for k, v in _training_config(self.scheduler).items() if k in accepted}
+        inv = DDIMInverseScheduler.from_config(config, clip_sample=False, timestep_spacing="trailing")
         inv.set_timesteps(int(num_inference_steps))
         x = x.to(device_of(self.unet)) * 2 - 1
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.ui import common, diffusion_tab, gan_tab, vae_tab
+from playground.ui import common, diffusion_tab, gan_tab, latent_tab, vae_tab
 
 INTRO = """# Generative playground
 Three families of generative models — **GANs**, **VAEs** and **diffusion models** — trained on the
@@ -43,8 +43,10 @@ def build_app() -> gr.Blocks:
                 vae = vae_tab.build(dataset)
             with gr.Tab("Diffusion", id="diffusion"):
                 diffusion = diffusion_tab.build(dataset)
+            with gr.Tab("Latent space", id="latent"):
+                latent = latent_tab.build(dataset)
 
-        classes = gan["classes"] + vae["classes"] + diffusion["classes"]
+        classes = gan["classes"] + vae["classes"] + diffusion["classes"] + latent["classes"]
 
         def on_dataset(d):
             epochs = gan_tab.timeline_epochs(d)
@@ -52,7 +54,7 @@ def build_app() -> gr.Blocks:
             return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs)]
 
         change = dataset.change(on_dataset, dataset, [*classes, gan["epoch"]], api_name=False, queue=False)
-        figures = [gan["timeline"], vae["losses"], diffusion["forward"]]
+        figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"]]
         for fn, inputs, outputs in figures:
             change.then(fn, inputs, outputs, api_name=False)
             if datasets:

@@ -60,7 +60,7 @@ def gan_timeline(dataset: str, epoch: float) -> tuple[Image.Image | None, Image.
     if not grids:
         raise gr.Error(f"no training timeline is installed for the {dataset} GAN")
     e = common.number(epoch, "epoch", 1, len(grids))
-    log = [r for r in weights.training_log(dataset, "gan") if r["kind"] == "step"]
+    log = weights.step_records(weights.training_log(dataset, "gan"))
     per_epoch = max((r["step"] for r in log if r["epoch"] == 1), default=1)
     steps = [r["step"] / per_epoch for r in log]
     plot = plots.line_plot(

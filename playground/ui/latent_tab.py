@@ -1,0 +1,357 @@
+"""The shared latent-space panel: every family samples a vector and decodes it — see how."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+from sklearn.decomposition import PCA
+
+from playground import plots, weights
+from playground.images import grid, to_pil
+from playground.latent import INTERPOLATIONS, LatentMap, interpolate
+from playground.models import FAMILY_TITLES, make_generator
+from playground.ui import common, vae_tab
+
+LESSON = """### One idea, three latent spaces
+Every family makes an image the same way: **take a vector from a latent space and decode it**.
+The spaces differ: the GAN's `z` has 64 numbers, the VAE's code 16, and diffusion's starting
+noise `x_T` is as large as the image (784 numbers for 28 × 28). The maps below squeeze each
+space to two dimensions (PCA). **Click anywhere on a map** to decode that point."""
+
+DIFFUSION_KW = {"num_inference_steps": 20, "scheduler": "ddim", "guidance_scale": 1.0}  # deterministic
+_lock = threading.Lock()
+_maps: dict[tuple[str, str], LatentMap] = {}
+_image_maps: dict[str, dict] = {}
+
+
+def clear_cache() -> None:
+    with _lock:
+        _maps.clear()
+        _image_maps.clear()
+
+
+def _family(family) -> str:
+    if family not in FAMILY_TITLES:
+        raise gr.Error(f"unknown family {family!r}; choose one of {', '.join(FAMILY_TITLES)}")
+    return family
+
+
+def _decode_kw(family: str) -> dict:
+    return DIFFUSION_KW if family == "diffusion" else {}
+
+
+def get_map(dataset: str, family: str) -> tuple[LatentMap, str]:
+    """The family's 2-D PCA map (fitted once per dataset and family, then cached)."""
+    common.dataset_info(dataset)
+    family = _family(family)
+    try:
+        tensors, how = weights.load_latent_maps(dataset)
+    except weights.WeightsError as exc:
+        raise gr.Error(str(exc)) from None
+    with _lock:
+        if (dataset, family) not in _maps:
+            _maps[(dataset, family)] = LatentMap.fit(tensors[f"{family}_latents"], tensors[f"{family}_labels"])
+    return _maps[(dataset, family)], how.get(family, "")
+
+
+def neighbour_agreement(m: LatentMap, k: int = 5) -> float:
+    """Share of points whose k nearest neighbours on the map mostly share their class: how
+    clustered by class the map is (about 1 / number of classes when there are no clusters)."""
+    pts = torch.as_tensor(m.points)
+    d = torch.cdist(pts, pts)
+    d.fill_diagonal_(float("inf"))
+    nn = d.topk(k, largest=False).indices
+    labels = torch.as_tensor(m.labels)
+    return (labels[nn] == labels[:, None]).float().mean().item()
+
+
+READING = {
+    "vae": "The VAE was never shown a label, yet its codes gather by class: the encoder found the classes "
+    "as the easiest way to compress the images.",
+    "gan": "A conditional GAN gets the class as a separate input, so `z` need not carry it: where the map "
+    "shows little order, `z` holds the style (slant, thickness) and the class comes from elsewhere.",
+    "diffusion": "The starting noise of real images looks like any other noise: diffusion's latent space is "
+    "not organised by class. The class is decided along the way, step by step, not at the start.",
+}
+
+
+def draw_map(dataset: str, family: str, marks=(), path=None) -> tuple[Image.Image, object]:
+    m, _ = get_map(dataset, family)
+    info = common.dataset_info(dataset)
+    title = f"{FAMILY_TITLES[family]} latent space: {m.explained():.0%} of its variance on these two axes"
+    return plots.latent_map(m.points, m.labels, info.class_names, m.extent, title, marks, path)
+
+
+def latent_map(dataset: str, family: str) -> tuple[Image.Image, str]:
+    """The family's latent map, points coloured by class, and what it shows."""
+    m, how = get_map(dataset, family)
+    image, _ = draw_map(dataset, family)
+    agree = neighbour_agreement(m)
+    info = common.dataset_info(dataset)
+    text = (
+        f"**What is drawn:** {how}. **What it shows:** {agree:.0%} of each point's 5 nearest neighbours on "
+        f"this map share its class (with no order at all: about {1 / info.num_classes:.0%}). {READING[family]}"
+    )
+    return image, text
+
+
+def latent_decode_point(family: str, dataset: str, x: float, y: float) -> tuple[Image.Image, Image.Image, str]:
+    """Decode the point (x, y) of a family's map (in map coordinates): returns the image, the map
+    with the point marked, and how the vector was made."""
+    family = _family(family)
+    m, _ = get_map(dataset, family)
+    x0, x1, y0, y1 = m.extent
+    x = common.number(x, "x", x0 - (x1 - x0), x1 + (x1 - x0), integer=False)
+    y = common.number(y, "y", y0 - (y1 - y0), y1 + (y1 - y0), integer=False)
+    model = common.load(dataset, family)
+    z = m.latent_at(x, y)
+    image, ms = common.timed(model.decode, z, None, **_decode_kw(family))
+    marked, _ = draw_map(dataset, family, marks=[(x, y, "")])
+    text = (
+        f"Decoded ({x:.2f}, {y:.2f}) in {ms:.0f} ms. The map has 2 of the {z[0].numel()} numbers of a "
+        "vector; the others come from the nearest mapped vector, moved to the clicked point."
+    )
+    return to_pil(image[0], 6), marked, text
+
+
+def on_map_select(dataset: str, family: str, evt: gr.SelectData):
+    """A click on the map image: pixel → map coordinates → decode."""
+    _, axes = draw_map(dataset, family)
+    px, py = evt.index
+    if not axes.contains(px, py):
+        raise gr.Error("Click inside the map's axes.")
+    x, y = axes.to_data(px, py)
+    return latent_decode_point(family, dataset, x, y)
+
+
+def latent_sample(dataset: str, family: str, seed: float) -> tuple[Image.Image, Image.Image, str]:
+    """Draw one vector from the family's prior, show where it lands on the map, and decode it."""
+    family = _family(family)
+    seed = common.number(seed, "seed", 0, common.MAX_SEED)
+    m, _ = get_map(dataset, family)
+    model = common.load(dataset, family)
+    g = make_generator(seed)
+    z = model.sample_latent(1, g)
+    image = model.decode(z, None, generator=g, **_decode_kw(family))
+    (x, y), norm = m.project(z)[0], z.norm().item()
+    marked, _ = draw_map(dataset, family, marks=[(x, y, f"seed {seed}")])
+    text = f"A vector from the prior (seed {seed}): {z[0].numel()} numbers, length {norm:.1f}; on the map at ({x:.2f}, {y:.2f})."
+    return to_pil(image[0], 6), marked, text
+
+
+def _endpoint(model, family: str, dataset: str, kind: str, value) -> torch.Tensor:
+    if kind == "seed":
+        return model.sample_latent(1, make_generator(common.number(value, "seed", 0, common.MAX_SEED)))
+    if kind == "test image":
+        images, _ = common.examples(dataset)
+        x = images[common.number(value, "test image", 0, len(images) - 1)][None]
+        kw = {"num_steps": 150} if family == "gan" else {"num_inference_steps": 20} if family == "diffusion" else {}
+        return model.encode(x, **kw)
+    raise gr.Error(f"an endpoint is a 'seed' or a 'test image', not {kind!r}")
+
+
+def latent_interpolate(
+    dataset: str, family: str, kind_a: str, a, kind_b: str, b, steps: float, method: str
+) -> tuple[list, Image.Image, Image.Image, str]:
+    """Interpolate between two endpoints (a seed's sample or an encoded test image) in every family's
+    latent space. Returns a strip per family, the norm along the path, the path on `family`'s map."""
+    _family(family)
+    steps = common.number(steps, "steps", 2, 16)
+    if method not in INTERPOLATIONS:
+        raise gr.Error(f"method must be lerp or slerp, not {method!r}")
+    strips, norms = [], {}
+    for fam in FAMILY_TITLES:
+        model = common.load(dataset, fam)
+        za, zb = _endpoint(model, fam, dataset, kind_a, a), _endpoint(model, fam, dataset, kind_b, b)
+        path = interpolate(za[0], zb[0], steps, method)
+        images = model.decode(path, None, **_decode_kw(fam))
+        strips.append((grid(images, nrow=steps, scale=2), f"{FAMILY_TITLES[fam]} ({method})"))
+        d = path[0].numel()
+        norms[f"{FAMILY_TITLES[fam]} (÷ √{d})"] = (list(range(steps)), (path.flatten(1).norm(dim=1) / d**0.5).tolist())
+        if fam == family:
+            m, _ = get_map(dataset, family)
+            on_map = m.project(path)
+    norm_plot = plots.line_plot(
+        norms,
+        title="Length of the vector along the path (1 = typical for the prior)",
+        xlabel="step",
+        ylabel="‖z‖ / √dimensions",
+    )
+    marked, _ = draw_map(dataset, family, marks=[(*on_map[0], "A"), (*on_map[-1], "B")], path=on_map)
+    text = (
+        "Prior samples of a d-dimensional standard normal have length close to √d. A straight line (**lerp**) "
+        "between two of them passes closer to the centre, where the prior puts almost no samples; "
+        "**slerp** follows the sphere and keeps the length."
+    )
+    return strips, norm_plot, marked, text
+
+
+def same_seed(dataset: str, class_name: str, seed: float) -> tuple[list, str]:
+    """One seed through all three families, decoded side by side."""
+    r = common.request(dataset, class_name, 1, seed)
+    out, lines = [], []
+    for fam, title in FAMILY_TITLES.items():
+        model = common.load(dataset, fam)
+        kw = {"num_inference_steps": 20, "scheduler": "dpm++"} if fam == "diffusion" else {}
+        image, ms = common.timed(model.sample, 1, seed=r.seed, class_labels=r.label, **kw)
+        cost = model.cost(class_labels=r.label, **kw)
+        out.append((to_pil(image[0], 6), f"{title}: {ms:.0f} ms, {cost.nfe} evaluations"))
+        lines.append(f"{title}: a vector of {int(np.prod(model.latent_shape))} numbers")
+    text = (
+        f"Seed {r.seed} starts the same random stream for all three ({common.class_caption(r.info, r.label)}); "
+        f"each reads as many numbers as its latent space has — {'; '.join(lines)} — so the images differ, "
+        "but each family gives this seed the same image every time."
+    )
+    return out, text
+
+
+FAMILY_COLORS = {"real": "#9ca3af", "gan": "#db2777", "vae": "#059669", "diffusion": "#4f46e5"}
+
+
+def image_space_map(dataset: str) -> tuple[Image.Image, str]:
+    """One PCA fitted on real images, shared by all: real test images and each family's samples drawn
+    together, and one diffusion run drawn as a path from noise into the data."""
+    info = common.dataset_info(dataset)
+    with _lock:
+        cached = _image_maps.get(dataset)
+    if cached is None:
+        real, _ = common.examples(dataset)
+        pca = PCA(n_components=2, svd_solver="full").fit(real.flatten(1).double().numpy())
+        groups = [("real test images", pca.transform(real.flatten(1).double().numpy()), FAMILY_COLORS["real"])]
+        for fam, title in FAMILY_TITLES.items():
+            model = common.load(dataset, fam)
+            n, kw = (100, {"num_inference_steps": 10, "scheduler": "dpm++"}) if fam == "diffusion" else (300, {})
+            samples = model.sample(n, seed=0, **kw)
+            groups.append((f"{title} samples", pca.transform(samples.flatten(1).double().numpy()), FAMILY_COLORS[fam]))
+        model = common.load(dataset, "diffusion")
+        z = model.sample_latent(1, make_generator(1))
+        frames = [f["x_t"] for f in model.trajectory(z, None, num_inference_steps=20, scheduler="ddim")]
+        start = (z.clamp(-1, 1) + 1) / 2
+        path = pca.transform(torch.cat([start, *frames]).flatten(1).double().numpy())
+        pts = np.concatenate([g[1] for g in groups] + [path])
+        lo, hi = pts.min(0), pts.max(0)
+        pad = (hi - lo) * 0.08
+        extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+        cached = {"groups": groups, "path": path, "extent": extent, "explained": pca.explained_variance_ratio_.sum()}
+        with _lock:
+            _image_maps[dataset] = cached
+    image, _ = plots.scatter_map(
+        cached["groups"], cached["extent"], f"{info.title} images, PCA of pixels ({cached['explained']:.0%} of variance)",
+        marks=[(*cached["path"][-1], "end")], path=cached["path"],
+    )  # fmt: skip
+    text = (
+        "Every point is a whole image, placed by the two directions along which real images vary most. Where a "
+        "family's samples cover the grey cloud, it makes the variety of real data; a family bunched in one part "
+        "would be missing modes. The black line is one diffusion run: it starts as noise (clipped to the pixel "
+        "range) and walks into the cloud of real images."
+    )
+    return image, text
+
+
+def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tuple[Image.Image, list, str]:
+    """One image encoded by the VAE's encoder, by DDIM inversion and by GAN inversion, each decoded back."""
+    x = vae_tab.input_image(dataset, source, drawing, example)
+    results, lines = [], []
+    ways = {
+        "vae": ("VAE encoder (one pass)", {}, {}),
+        "diffusion": ("DDIM inversion (50 steps)", {"num_inference_steps": 50}, {"num_inference_steps": 50, "scheduler": "ddim", "guidance_scale": 1.0}),
+        "gan": ("GAN inversion (200 optimisation steps)", {"num_steps": 200}, {}),
+    }  # fmt: skip
+    for fam, (title, enc_kw, dec_kw) in ways.items():
+        model = common.load(dataset, fam)
+        (z, ms) = common.timed(model.encode, x, **enc_kw)
+        back = model.decode(z, None, **dec_kw)
+        err = (back - x).pow(2).mean().item()
+        results.append((to_pil(back[0], 6), f"{title}: error {err:.4f}"))
+        lines.append(f"**{FAMILY_TITLES[fam]}** — {title}, {ms:.0f} ms, mean squared error {err:.4f}")
+    text = "  \n".join(lines) + (
+        "  \nA VAE has an encoder; diffusion runs its deterministic sampler backwards; a GAN has no way back "
+        "at all, so we *search* for the `z` whose image is closest."
+    )
+    return to_pil(x[0], 6), results, text
+
+
+def build(dataset: gr.Dropdown) -> dict:
+    gr.Markdown(LESSON)
+    with gr.Row():
+        family = gr.Radio([(t, k) for k, t in FAMILY_TITLES.items()], value="vae", label="Latent space of")
+        seed = gr.Number(0, precision=0, minimum=0, maximum=common.MAX_SEED, label="Seed")
+        sample = gr.Button("Sample a vector from the prior")
+    with gr.Row():
+        the_map = gr.Image(label="Latent map — click to decode", type="pil", interactive=False, height=540)
+        with gr.Column():
+            decoded = gr.Image(label="Decoded", type="pil", height=200)
+            map_text = gr.Markdown()
+            point_text = gr.Markdown()
+    show = (latent_map, [dataset, family], [the_map, map_text])
+    family.change(*show, api_name=False)
+    the_map.select(on_map_select, [dataset, family], [decoded, the_map, point_text], api_name=False)
+    sample.click(latent_sample, [dataset, family, seed], [decoded, the_map, point_text], api_name="latent_sample")
+    hidden_x, hidden_y = gr.Number(visible=False), gr.Number(visible=False)
+    gr.Button(visible=False).click(  # the API for a point in map coordinates
+        latent_decode_point,
+        [family, dataset, hidden_x, hidden_y],
+        [decoded, the_map, point_text],
+        api_name="latent_decode_point",
+    )
+    gr.Button(visible=False).click(latent_map, [dataset, family], [the_map, map_text], api_name="latent_map")
+
+    gr.Markdown("### Interpolate\nWalk from A to B in each latent space, straight (lerp) or along the sphere (slerp).")
+    with gr.Row():
+        kind_a = gr.Radio(["seed", "test image"], value="seed", label="A is")
+        a = gr.Number(1, precision=0, minimum=0, label="A (seed or test image number)")
+        kind_b = gr.Radio(["seed", "test image"], value="seed", label="B is")
+        b = gr.Number(2, precision=0, minimum=0, label="B (seed or test image number)")
+    with gr.Row():
+        steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
+        method = gr.Radio(["lerp", "slerp"], value="slerp", label="Interpolation")
+        go = gr.Button("Interpolate", variant="primary")
+    strips = gr.Gallery(label="Decoded along the path", columns=1, height="auto", object_fit="contain")
+    with gr.Row():
+        norms = gr.Image(label="Vector length along the path", type="pil")
+        path_map = gr.Image(label="The path on the chosen map", type="pil")
+    interp_text = gr.Markdown()
+    go.click(
+        latent_interpolate, [dataset, family, kind_a, a, kind_b, b, steps, method], [strips, norms, path_map, interp_text],
+        api_name="latent_interpolate",
+    )  # fmt: skip
+
+    gr.Markdown("### One seed, three families")
+    with gr.Row():
+        cls = gr.Dropdown(common.class_choices(dataset.value), value="any", label="Class")
+        same = gr.Button("Decode this seed in all three")
+    trio = gr.Gallery(label="The same seed", columns=3, height="auto", object_fit="contain")
+    trio_text = gr.Markdown()
+    same.click(same_seed, [dataset, cls, seed], [trio, trio_text], api_name="same_seed")
+
+    gr.Markdown("### Image space: does each family cover the data?")
+    space_go = gr.Button("Draw the image-space map")
+    space = gr.Image(label="Real images and samples in one PCA of pixels", type="pil", height=540)
+    space_text = gr.Markdown()
+    space_go.click(image_space_map, [dataset], [space, space_text], api_name="image_space_map")
+
+    gr.Markdown("### Encode three ways\nFrom image back to latent: each family has its own way (or none).")
+    with gr.Row():
+        with gr.Column():
+            source = gr.Radio(["test image", "drawing"], value="test image", label="Image to encode")
+            example = gr.Slider(0, 999, value=3, step=1, label="Test image number")
+            sketch = gr.Sketchpad(
+                label="Your drawing", canvas_size=(280, 280), type="numpy",
+                brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+            )  # fmt: skip
+            enc = gr.Button("Encode three ways", variant="primary")
+        with gr.Column():
+            enc_input = gr.Image(label="Input", type="pil", height=200)
+            enc_out = gr.Gallery(label="Decoded back", columns=3, height="auto", object_fit="contain")
+            enc_text = gr.Markdown()
+    enc.click(
+        encode_three_ways,
+        [dataset, source, sketch, example],
+        [enc_input, enc_out, enc_text],
+        api_name="encode_three_ways",
+    )
+    return {"classes": [cls], "map": show}

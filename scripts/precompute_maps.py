@@ -1,0 +1,75 @@
+"""Compute the latent vectors behind the app's latent maps once, and ship them.
+
+    python scripts/precompute_maps.py --dataset mnist
+
+Writes weights/<dataset>/latent_maps.safetensors, for each family the vectors a map is fitted
+on and the class of each (the app fits its 2-D PCA from them at start, in milliseconds):
+- vae: the encoder means of the shipped test images, coloured by their true class;
+- gan: vectors z drawn from the prior, coloured by the class our classifier sees in the image
+  the generator makes from them with no class given;
+- diffusion: the starting noise x_T that DDIM inversion finds for the shipped test images,
+  coloured by their true class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playground import weights  # noqa: E402
+from playground.data import get_info  # noqa: E402
+from playground.models import make_generator  # noqa: E402
+
+INVERSION_STEPS = 50
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--n", type=int, default=1000, help="vectors per map")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
+    p.add_argument("--out", help="default <weights>/<dataset>/latent_maps.safetensors")
+    args = p.parse_args(argv)
+    root = Path(args.weights) if args.weights else weights.weights_root()
+    info = get_info(args.dataset)
+    try:
+        images, labels = weights.load_examples(args.dataset, root)
+        vae, gan, diffusion, classifier = (
+            weights.load(args.dataset, k, root) for k in ("vae", "gan", "diffusion", "classifier")
+        )
+    except weights.WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    images, labels = images[: args.n], labels[: args.n]
+    t0 = time.time()
+    tensors = {"vae_latents": vae.encode(images), "vae_labels": labels}
+    z = gan.sample_latent(args.n, make_generator(args.seed))
+    made = torch.cat([gan.decode(b) for b in z.split(args.batch_size)])
+    tensors.update(gan_latents=z, gan_labels=classifier.predict_proba(made).argmax(1))
+    x_t = torch.cat([diffusion.encode(b, num_inference_steps=INVERSION_STEPS) for b in images.split(args.batch_size)])
+    tensors.update(diffusion_latents=x_t, diffusion_labels=labels)
+    how = {
+        "vae": f"encoder means of {len(images)} shipped test images; colour: true class",
+        "gan": f"{args.n} prior samples (seed {args.seed}); colour: our classifier's label of the unconditional image",
+        "diffusion": f"DDIM inversion ({INVERSION_STEPS} steps, unguided) of {len(images)} shipped test images; colour: true class",
+    }
+    out = Path(args.out or root / args.dataset / weights.LATENT_MAPS)
+    save_file({k: v.cpu().clone().contiguous() for k, v in tensors.items()}, out, metadata={"how": json.dumps(how)})
+    if out.resolve().is_relative_to(root.resolve()):
+        weights.write_manifest(root)
+    print(f"wrote latent maps for {info.title} to {out} in {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

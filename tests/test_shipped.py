@@ -1,0 +1,87 @@
+"""The shipped weights are what they claim: intact, loadable, small, and as good as metrics.json says."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import ROOT
+from diffusers import DDPMScheduler, UNet2DModel
+
+from playground import weights
+from playground.data import get_info
+from playground.models import FAMILIES
+
+SHIPPED = ROOT / "weights"
+REQUIRED = ["mnist"]  # datasets the product must ship
+DATASETS = sorted(set(REQUIRED) | set(weights.available(SHIPPED)))
+N_PER_CLASS = 20  # 200 samples per family: enough to check the claim, fast on two cores
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_cache():
+    weights.clear_cache()
+    yield
+    weights.clear_cache()
+
+
+def test_manifest_covers_and_matches_every_file():
+    listed = weights.read_manifest(SHIPPED)
+    files = {
+        p.relative_to(SHIPPED).as_posix()
+        for p in SHIPPED.rglob("*")
+        if p.is_file() and p.name not in (weights.MANIFEST, "README.md")
+    }
+    assert files and set(listed) == files
+    for name, digest in listed.items():
+        assert weights.sha256(SHIPPED / name) == digest, name
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_every_model_is_shipped_small_and_loads(dataset):
+    assert weights.available(SHIPPED).get(dataset) == ["gan", "vae", "diffusion", "classifier"]
+    for kind in weights.MODEL_KINDS:
+        folder = weights.model_dir(dataset, kind, SHIPPED)
+        size = sum(p.stat().st_size for p in folder.rglob("*.safetensors"))
+        assert 0 < size <= 20e6, f"{dataset}/{kind}: {size} bytes"
+        weights.load(dataset, kind, SHIPPED)
+        summary = json.loads((folder / "training" / "summary.json").read_text())
+        assert summary["wall_clock_s"] > 0 and summary["hardware"]["cpu"] and not summary["dry_run"]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_diffusers_loads_the_shipped_diffusion_model(dataset):
+    folder = weights.model_dir(dataset, "diffusion", SHIPPED)
+    unet = UNet2DModel.from_pretrained(folder, subfolder="unet")
+    scheduler = DDPMScheduler.from_pretrained(folder, subfolder="scheduler")
+    assert unet.config.num_class_embeds == get_info(dataset).num_classes + 1
+    assert scheduler.config.num_train_timesteps == 1000
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_classifier_accuracy_matches_metrics(dataset):
+    metrics = json.loads((SHIPPED / dataset / "metrics.json").read_text())
+    claimed = metrics["classifier"]["test_accuracy"]
+    assert claimed >= {"mnist": 0.992, "fashion": 0.91}[dataset]
+    summary = json.loads((weights.model_dir(dataset, "classifier", SHIPPED) / "training" / "summary.json").read_text())
+    assert summary["test_accuracy"] == pytest.approx(claimed, abs=1e-4)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_class_accuracy_is_near_the_claim(dataset, family):
+    """200 class-conditional samples, judged by the shipped classifier, against metrics.json.
+
+    Tolerance: 4 binomial standard deviations of a 200-sample estimate, plus one point (the
+    claim was measured on other seeds)."""
+    info = get_info(dataset)
+    claimed = json.loads((SHIPPED / dataset / "metrics.json").read_text())["families"][family]["class_accuracy"]
+    model = weights.load(dataset, family, SHIPPED)
+    classifier = weights.load(dataset, "classifier", SHIPPED)
+    labels = torch.arange(info.num_classes).repeat_interleave(N_PER_CLASS)
+    images = model.sample(len(labels), seed=12345, class_labels=labels)
+    measured = (classifier.predict_proba(images).argmax(1) == labels).float().mean().item()
+    sigma = math.sqrt(max(claimed * (1 - claimed), 0.01) / len(labels))
+    assert measured >= claimed - 4 * sigma - 0.01, f"{family}: {measured:.3f} against a claim of {claimed:.3f}"
