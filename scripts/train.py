@@ -38,7 +38,7 @@ from playground.models import CONFIGS, GAN, VAE, Classifier, DiffusionModel  # n
 DEFAULTS = {  # family: (epochs, batch size, learning rate)
     "gan": (10, 128, 2e-4),
     "vae": (15, 128, 1e-3),
-    "diffusion": (8, 128, 1e-3),
+    "diffusion": (6, 128, 1e-3),
     "classifier": (6, 128, 2e-3),
 }
 
