@@ -70,7 +70,7 @@ def mean_spread_plot(mean: np.ndarray, std: np.ndarray, title: str = "") -> Imag
 
 
 MAP_SIZE = (5.2, 5.2)  # inches at 100 dpi: a 520 × 520 image
-MAP_AXES = (0.11, 0.09, 0.86, 0.84)  # left, bottom, width, height of the data area, as figure fractions
+MAP_AXES = (0.11, 0.09, 0.86, 0.82)  # left, bottom, width, height of the data area, as figure fractions
 CLASS_COLORS = plt.get_cmap("tab10").colors
 
 

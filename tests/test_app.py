@@ -139,6 +139,20 @@ def test_every_api_name_through_gradio_client(client, tmp_path):
     job = client.submit("mnist", "1", 2, 0, "dpm++", 4, 2.0, api_name="/diffusion_sample")
     outputs = list(job)  # streamed: one output per step
     assert len(outputs) == 4 and str(outputs[-1][3]).endswith(".gif")
+    the_map, text = client.predict("mnist", "vae", api_name="/latent_map")
+    assert Image.open(the_map).size == (520, 520)
+    decoded, marked, text = client.predict("vae", "mnist", 0.0, 0.0, api_name="/latent_decode_point")
+    assert "Decoded (0.00, 0.00)" in text
+    decoded, marked, text = client.predict("mnist", "diffusion", 4, api_name="/latent_sample")
+    assert "seed 4" in text
+    strips, norms, path_map, _ = client.predict(
+        "mnist", "gan", "seed", 1, "seed", 2, 4, "lerp", api_name="/latent_interpolate"
+    )
+    assert len(strips) == 3
+    trio, _ = client.predict("mnist", "any", 3, api_name="/same_seed")
+    assert len(trio) == 3
+    shown, results, text = client.predict("mnist", "test image", None, 2, api_name="/encode_three_ways")
+    assert len(results) == 3
 
 
 def test_bad_input_through_the_client_then_still_serving(client):

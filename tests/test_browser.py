@@ -1,0 +1,140 @@
+"""The launched app in a real browser (Playwright driving the system's Chromium), used the way
+a visitor uses it: every tab, a generated grid, a click on a latent map, a drawing made with the
+mouse, a streamed diffusion run. Any console error, or any request to a host other than the
+app's own, fails the test. Screenshots go to artifacts/browser/ (git-ignored).
+
+Needs Debian's chromium (`apt-get install chromium`; .ci/run installs it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from conftest import ROOT
+
+from playground import weights
+from playground.ui import build_app, latent_tab
+from playground.ui.app import launch
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "artifacts" / "browser"
+
+playwright = pytest.importorskip("playwright.sync_api")
+if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
+
+from scripts.screenshots import CHROMIUM_ARGS, visible_button, wait_idle  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_weights):
+    old = os.environ.get(weights.WEIGHTS_ENV)
+    os.environ[weights.WEIGHTS_ENV] = str(tiny_weights)
+    weights.clear_cache()
+    latent_tab.clear_cache()
+    demo = build_app()
+    launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield demo.local_url
+    demo.close()
+    if old is None:
+        os.environ.pop(weights.WEIGHTS_ENV, None)
+    else:
+        os.environ[weights.WEIGHTS_ENV] = old
+    weights.clear_cache()
+    latent_tab.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.problems = []
+        own = urlparse(app_url).netloc
+        page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
+        page.on(
+            "request",
+            lambda r: urlparse(r.url).netloc not in ("", own) and not r.url.startswith(("data:", "blob:"))
+            and page.problems.append(f"request to another host: {r.url}"),
+        )  # fmt: skip
+        page.goto(app_url)
+        page.get_by_role("tab", name="GAN").wait_for()
+        wait_idle(page)
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def gallery_images(page, label: str):
+    return page.get_by_label(label, exact=True).filter(visible=True).locator("img")
+
+
+def test_gan_tab_generates(page):
+    page.get_by_role("tab", name="GAN").click()
+    visible_button(page, "Generate").click()
+    wait_idle(page)
+    page.get_by_text("GAN generator:").filter(visible=True).wait_for()
+    assert page.locator("img").filter(visible=True).count() >= 16
+    visible_button(page, "Ask the discriminator").click()
+    wait_idle(page)
+    page.get_by_text("Mean probability of").wait_for()
+    shot(page, "gan")
+
+
+def test_vae_drawing_with_the_mouse(page):
+    page.get_by_role("tab", name="VAE").click()
+    page.get_by_label("drawing", exact=True).filter(visible=True).first.check()
+    page.get_by_role("button", name="Brush", exact=True).filter(visible=True).first.click()  # the pen
+    canvas = page.locator("canvas").filter(visible=True).first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.8, steps=12)
+    page.mouse.up()
+    visible_button(page, "Encode and decode").click()
+    wait_idle(page)
+    page.get_by_text("Reconstruction error").filter(visible=True).wait_for()
+    shot(page, "vae-drawing")
+
+
+def test_diffusion_streams(page):
+    page.get_by_role("tab", name="Diffusion").click()
+    steps = page.get_by_label("number input for Steps", exact=True).filter(visible=True)
+    steps.fill("12")
+    steps.press("Enter")
+    seen = set()
+    visible_button(page, "Denoise").click()
+    for _ in range(200):
+        texts = page.get_by_text("Step ", exact=False).filter(visible=True).all_inner_texts()
+        seen.update(t for t in texts if t.startswith("Step "))
+        if page.get_by_text("network evaluations per image").filter(visible=True).count():
+            break
+        page.wait_for_timeout(50)
+    page.get_by_text("network evaluations per image").filter(visible=True).wait_for()
+    assert seen, "no intermediate step was shown while the run streamed"
+    shot(page, "diffusion")
+
+
+def test_latent_map_click_decodes(page):
+    page.get_by_role("tab", name="Latent space").click()
+    block = page.locator(".block").filter(has_text="Latent map — click to decode").filter(visible=True)
+    the_map = block.locator("img").first
+    the_map.wait_for()
+    box = the_map.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    wait_idle(page)
+    page.get_by_text("Decoded (").filter(visible=True).wait_for()
+    shot(page, "latent-click")
+
+
+def test_no_console_errors_and_no_other_hosts(page):
+    assert page.problems == []
