@@ -40,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER)
     p.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
-    p.add_argument("--out", help="default weights/<dataset>/metrics.json")
+    p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
+    p.add_argument("--out", help="default <weights>/<dataset>/metrics.json")
     return p.parse_args(argv)
 
 
@@ -57,11 +58,12 @@ def sample_many(model, n: int, labels: torch.Tensor | None, seed: int, batch_siz
 def main(argv=None) -> int:
     args = parse_args(argv)
     info = get_info(args.dataset)
+    root = Path(args.weights) if args.weights else weights.weights_root()
     t_start = time.time()
     try:
         train_x, _ = load_tensors(args.dataset, args.data_root, train=True)
         test_x, test_y = load_tensors(args.dataset, args.data_root, train=False)
-        classifier = weights.load(args.dataset, "classifier")
+        classifier = weights.load(args.dataset, "classifier", root)
     except (DataError, weights.WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
     results["families"] = {}
     for family in args.families:
         try:
-            model = weights.load(args.dataset, family)
+            model = weights.load(args.dataset, family, root)
         except weights.WeightsError as exc:
             print(f"skipping {family}: {exc}", file=sys.stderr)
             continue
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
         fake_feats = classifier.features(fake)
         p, r = precision_recall(feats["test"][: args.n], fake_feats, args.k)
         nn_d, _ = nearest_distances(fake[: args.n_nearest].flatten(1), train_x.flatten(1))
-        folder = weights.model_dir(args.dataset, family)
+        folder = weights.model_dir(args.dataset, family, root)
         cost = model.cost(class_labels=0, **kw)
         f = fid_score(fid, fake)
         results["families"][family] = {
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
         )
 
     results["elapsed_s"] = round(time.time() - t_start, 1)
-    out = Path(args.out or weights.weights_root() / args.dataset / "metrics.json")
+    out = Path(args.out or root / args.dataset / "metrics.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
     return 0

@@ -123,6 +123,8 @@ def tiny_weights(tmp_path_factory, data_root) -> Path:
     weights.write_manifest(root)
     assert run_script("precompute_maps", ["--dataset", "mnist", "--n", "30", "--batch-size", "10",
                                           "--weights", str(root)]) == 0  # fmt: skip
+    assert run_script("evaluate", ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10",
+                                   "--n-nearest", "5", "--batch-size", "10", "--steps", "2", "--weights", str(root)]) == 0  # fmt: skip
     weights.clear_cache()
     return root
 

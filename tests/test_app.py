@@ -3,13 +3,15 @@ through gradio_client."""
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from playground.ui import build_app, common, diffusion_tab, gan_tab, latent_tab, vae_tab
+from playground.ui import build_app, common, compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab
 from playground.ui.app import launch
 
 
@@ -218,3 +220,29 @@ def test_image_space_map_and_encode_three_ways(use_weights):
 def test_latent_bad_input(use_weights, fn, args, message):
     with pytest.raises(gr.Error, match=message):
         fn(*args)
+
+
+# --- the comparison --------------------------------------------------------------------------------
+
+
+def test_compare_side_by_side(use_weights):
+    gan, vae, diffusion, table = compare_tab.compare("mnist", "5", 3, 0)
+    assert len(gan) == len(vae) == len(diffusion) == 3
+    assert "| GAN |" in table and "| Diffusion |" in table and "network evaluations" in table
+
+
+def test_quality_table_is_metrics_json(use_weights):
+    df, method = compare_tab.quality_table("mnist")
+    metrics = json.loads((use_weights / "mnist" / "metrics.json").read_text())
+    assert list(df[""]) == ["real data (floor)", "GAN", "VAE", "Diffusion"]
+    for title, fam in [("GAN", "gan"), ("VAE", "vae"), ("Diffusion", "diffusion")]:
+        row = df[df[""] == title].iloc[0]
+        assert row["FID"] == pytest.approx(metrics["families"][fam]["fid"], abs=1e-3)
+        assert row["class accuracy"] == pytest.approx(metrics["families"][fam]["class_accuracy"], abs=1e-3)
+    assert "not comparable with published" in method and metrics["command"] in method
+
+
+def test_quality_table_without_metrics(use_weights, monkeypatch, tmp_path):
+    monkeypatch.setenv("PLAYGROUND_WEIGHTS", str(tmp_path))
+    with pytest.raises(gr.Error, match="no metrics measured"):
+        compare_tab.quality_table("mnist")

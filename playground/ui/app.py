@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.ui import common, diffusion_tab, gan_tab, latent_tab, vae_tab
+from playground.ui import common, compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab
 
 INTRO = """# Generative playground
 Three families of generative models — **GANs**, **VAEs** and **diffusion models** — trained on the
@@ -43,10 +43,12 @@ def build_app() -> gr.Blocks:
                 vae = vae_tab.build(dataset)
             with gr.Tab("Diffusion", id="diffusion"):
                 diffusion = diffusion_tab.build(dataset)
+            with gr.Tab("Compare", id="compare"):
+                comparison = compare_tab.build(dataset)
             with gr.Tab("Latent space", id="latent"):
                 latent = latent_tab.build(dataset)
 
-        classes = gan["classes"] + vae["classes"] + diffusion["classes"] + latent["classes"]
+        classes = gan["classes"] + vae["classes"] + diffusion["classes"] + latent["classes"] + comparison["classes"]
 
         def on_dataset(d):
             epochs = gan_tab.timeline_epochs(d)
@@ -54,12 +56,28 @@ def build_app() -> gr.Blocks:
             return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs)]
 
         change = dataset.change(on_dataset, dataset, [*classes, gan["epoch"]], api_name=False, queue=False)
-        figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"]]
+        figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"], comparison["quality"]]
         for fn, inputs, outputs in figures:
-            change.then(fn, inputs, outputs, api_name=False)
+            change.then(shown_on_load(fn, outputs), inputs, outputs, api_name=False)
             if datasets:
-                demo.load(fn, inputs, outputs, api_name=False)
+                demo.load(shown_on_load(fn, outputs), inputs, outputs, api_name=False)
     return demo
+
+
+def shown_on_load(fn, outputs: list):
+    """`fn` for figures drawn when the page opens: a missing file (say, no metrics measured yet) is
+    said in the figure's text instead of popping up as an error."""
+
+    def quiet(*args):
+        try:
+            return fn(*args)
+        except gr.Error as exc:
+            if isinstance(outputs[-1], gr.Markdown):
+                return [None] * (len(outputs) - 1) + [f"*{exc.message}*"]
+            gr.Warning(exc.message)
+            return [None] * len(outputs) if len(outputs) > 1 else None
+
+    return quiet
 
 
 def launch(demo: gr.Blocks, **kw) -> None:
