@@ -53,7 +53,8 @@ def main(argv=None) -> int:
         "vae_reconstruct (8 draws)": (clock, vae_tab.vae_reconstruct, d, "test image", None, 0, 8, 0),
         "vae_traverse (9 stops)": (clock, vae_tab.vae_traverse, d, "any", 0, 0, 3, 9),
         "diffusion_forward": (clock, diffusion_tab.diffusion_forward, d, 0, 500),
-        "diffusion_sample first frame (8 images, dpm++)": (first_frame, diffusion_tab.diffusion_sample, d, "7", 8, 0, "dpm++", 20, 2.0),
+        "diffusion_sample first frame (8 images, ddpm)": (first_frame, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, 2.0),
+        "diffusion_sample whole run (8 images, ddpm, 50 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, 2.0),
         "diffusion_sample whole run (8 images, dpm++, 20 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "dpm++", 20, 2.0),
     }  # fmt: skip
     print(f"dataset {d}, torch threads {torch.get_num_threads()}, {args.repeat} repeats after one warm-up")

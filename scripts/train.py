@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="use only the first N training images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--snapshot-steps", type=int, default=20, help="diffusion sampler steps for the epoch grids")
+    p.add_argument("--snapshot-steps", type=int, default=50, help="DDPM steps for the diffusion epoch grids")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--dry-run", action="store_true", help="two batches, then save and exit (for tests)")
     args = p.parse_args(argv)
@@ -206,7 +206,10 @@ def main(argv=None) -> int:
             ema.store(m.parameters())
             ema.copy_to(m.parameters())
             dm = DiffusionModel(m, noise_scheduler)
-            imgs = dm.decode(fixed_z, fixed_labels, num_inference_steps=args.snapshot_steps)
+            imgs = dm.decode(
+                fixed_z, fixed_labels, num_inference_steps=args.snapshot_steps, scheduler="ddpm",
+                generator=torch.Generator().manual_seed(0),
+            )  # fmt: skip
             ema.restore(m.parameters())
             m.train()
         else:

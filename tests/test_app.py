@@ -68,6 +68,7 @@ BAD = [
     (gan_tab.gan_sample, ("mnist", "any", 10_000, 0), "number of images"),
     (gan_tab.gan_sample, ("mnist", "any", float("nan"), 0), "number of images"),
     (gan_tab.gan_sample, ("mnist", "any", 2, -1), "seed"),
+    (gan_tab.gan_sample, ("mnist", "any", 2, 0, 0.0), "truncation"),
     (gan_tab.gan_sample, ("mnist", "eleven", 2, 0), "unknown class"),
     (gan_tab.gan_sample, ("svhn", "any", 2, 0), "unknown dataset"),
     (gan_tab.gan_sample, ("fashion", "any", 2, 0), "no gan weights"),

@@ -193,3 +193,12 @@ def test_classifier_outputs():
 
 def test_diffusion_model_reports_its_classes(diffusion):
     assert isinstance(diffusion, DiffusionModel) and diffusion.num_classes == 10
+
+
+def test_gan_truncation_pulls_samples_towards_the_centre():
+    m = build_tiny("gan")
+    full, trunc = m.sample(4, seed=0, class_labels=1), m.sample(4, seed=0, class_labels=1, truncation=0.5)
+    z = m.sample_latent(4, torch.Generator().manual_seed(0))
+    assert torch.equal(trunc, m.decode(0.5 * z, 1)) and not torch.equal(full, trunc)
+    with pytest.raises(ValueError, match="truncation"):
+        m.sample(1, seed=0, truncation=0.0)

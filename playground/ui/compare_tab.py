@@ -10,6 +10,7 @@ import pandas as pd
 
 from playground import weights
 from playground.models import FAMILY_TITLES
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS
 from playground.ui import common
 
 LESSON = """### Side by side, measured the same way
@@ -18,14 +19,20 @@ quality of each family measured by `scripts/evaluate.py` on thousands of samples
 feature space of our own classifier — the discriminative model that only tells classes apart,
 which here judges the generative ones."""
 
-SAMPLE_KW = {"diffusion": {"num_inference_steps": 20, "scheduler": "dpm++", "guidance_scale": 2.0}}
+SAMPLE_KW = {
+    "diffusion": {
+        "num_inference_steps": DEFAULT_STEPS,
+        "scheduler": DEFAULT_SCHEDULER,
+        "guidance_scale": DEFAULT_GUIDANCE,
+    }
+}
 
 
 def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, list, str]:
     """One seed and class through every family: a grid each, and what it cost."""
     r = common.request(dataset, class_name, n, seed)
     if r.n > 16:
-        raise gr.Error("number of images must be at most 16 here (diffusion makes each with 40 network passes)")
+        raise gr.Error("number of images must be at most 16 here (diffusion makes each with 100 network passes)")
     out, lines = [], []
     for fam, title in FAMILY_TITLES.items():
         model = common.load(dataset, fam)

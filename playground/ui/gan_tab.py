@@ -22,12 +22,14 @@ digit looks like — it only learns what gets past the detective.
 learned *no-class* label, so it is a truly unconditional sample."""
 
 
-def gan_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, str]:
-    """Generate `n` images of a class ("any" or a class name) from the GAN."""
+def gan_sample(dataset: str, class_name: str, n: float, seed: float, truncation: float = 1.0) -> tuple[list, str]:
+    """Generate `n` images of a class ("any" or a class name) from the GAN; `truncation` ψ in
+    (0, 1] draws z nearer the prior's centre (cleaner, less varied images)."""
     r = common.request(dataset, class_name, n, seed)
+    psi = common.number(truncation, "truncation", 0.05, 1.0, integer=False)
     model = common.load(dataset, "gan")
-    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
-    return common.pil_list(images), common.cost_line("GAN generator", r.n, ms, model.cost())
+    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label, truncation=psi)
+    return common.pil_list(images), common.cost_line(f"GAN generator (ψ = {psi:g})", r.n, ms, model.cost())
 
 
 def gan_discriminate(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, str]:
@@ -86,12 +88,16 @@ def timeline_epochs(dataset: str | None) -> int:
 def build(dataset: gr.Dropdown) -> dict:
     gr.Markdown(LESSON)
     cls, n, seed, _ = common.controls(dataset.value)
+    psi = gr.Slider(
+        0.05, 1.0, value=1.0, step=0.05, label="Truncation ψ",
+        info="z is scaled by ψ: below 1, samples come from nearer the prior's centre — cleaner, but less varied.",
+    )  # fmt: skip
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
         judge = gr.Button("Ask the discriminator")
     gallery = gr.Gallery(label="Generated", columns=8, height="auto", object_fit="contain")
     cost = gr.Markdown()
-    go.click(gan_sample, [dataset, cls, n, seed], [gallery, cost], api_name="gan_sample")
+    go.click(gan_sample, [dataset, cls, n, seed, psi], [gallery, cost], api_name="gan_sample")
     with gr.Row():
         fakes = gr.Gallery(label="Generated, with D's probability of real", columns=6, height="auto")
         reals = gr.Gallery(label="Real test images, with D's probability of real", columns=6, height="auto")

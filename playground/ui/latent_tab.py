@@ -22,7 +22,13 @@ The spaces differ: the GAN's `z` has 64 numbers, the VAE's code 16, and diffusio
 noise `x_T` is as large as the image (784 numbers for 28 × 28). The maps below squeeze each
 space to two dimensions (PCA). **Click anywhere on a map** to decode that point."""
 
-DIFFUSION_KW = {"num_inference_steps": 20, "scheduler": "ddim", "guidance_scale": 1.0}  # deterministic
+
+def _diffusion_decoder() -> dict:
+    """Diffusion decodes x_T with DDPM and the same per-step noise every time (seed 0), so each
+    x_T has one image; our small UNet's deterministic DDIM path drifts (see models/diffusion.py)."""
+    return {"num_inference_steps": 50, "scheduler": "ddpm", "guidance_scale": 1.0, "generator": make_generator(0)}
+
+
 _lock = threading.Lock()
 _maps: dict[tuple[str, str], LatentMap] = {}
 _image_maps: dict[str, dict] = {}
@@ -41,7 +47,7 @@ def _family(family) -> str:
 
 
 def _decode_kw(family: str) -> dict:
-    return DIFFUSION_KW if family == "diffusion" else {}
+    return _diffusion_decoder() if family == "diffusion" else {}
 
 
 def get_map(dataset: str, family: str) -> tuple[LatentMap, str]:
@@ -136,7 +142,7 @@ def latent_sample(dataset: str, family: str, seed: float) -> tuple[Image.Image, 
     model = common.load(dataset, family)
     g = make_generator(seed)
     z = model.sample_latent(1, g)
-    image = model.decode(z, None, generator=g, **_decode_kw(family))
+    image = model.decode(z, None, **_decode_kw(family))
     (x, y), norm = m.project(z)[0], z.norm().item()
     marked, _ = draw_map(dataset, family, marks=[(x, y, f"seed {seed}")])
     text = f"A vector from the prior (seed {seed}): {z[0].numel()} numbers, length {norm:.1f}; on the map at ({x:.2f}, {y:.2f})."
@@ -196,7 +202,7 @@ def same_seed(dataset: str, class_name: str, seed: float) -> tuple[list, str]:
     out, lines = [], []
     for fam, title in FAMILY_TITLES.items():
         model = common.load(dataset, fam)
-        kw = {"num_inference_steps": 20, "scheduler": "dpm++"} if fam == "diffusion" else {}
+        kw = {"num_inference_steps": 50, "scheduler": "ddpm"} if fam == "diffusion" else {}
         image, ms = common.timed(model.sample, 1, seed=r.seed, class_labels=r.label, **kw)
         cost = model.cost(class_labels=r.label, **kw)
         out.append((to_pil(image[0], 6), f"{title}: {ms:.0f} ms, {cost.nfe} evaluations"))
@@ -224,12 +230,15 @@ def image_space_map(dataset: str) -> tuple[Image.Image, str]:
         groups = [("real test images", pca.transform(real.flatten(1).double().numpy()), FAMILY_COLORS["real"])]
         for fam, title in FAMILY_TITLES.items():
             model = common.load(dataset, fam)
-            n, kw = (100, {"num_inference_steps": 10, "scheduler": "dpm++"}) if fam == "diffusion" else (300, {})
+            n, kw = (100, {"num_inference_steps": 30, "scheduler": "ddpm"}) if fam == "diffusion" else (300, {})
             samples = model.sample(n, seed=0, **kw)
             groups.append((f"{title} samples", pca.transform(samples.flatten(1).double().numpy()), FAMILY_COLORS[fam]))
         model = common.load(dataset, "diffusion")
         z = model.sample_latent(1, make_generator(1))
-        frames = [f["x_t"] for f in model.trajectory(z, None, num_inference_steps=20, scheduler="ddim")]
+        frames = [
+            f["x_t"]
+            for f in model.trajectory(z, None, num_inference_steps=30, scheduler="ddpm", generator=make_generator(1))
+        ]
         start = (z.clamp(-1, 1) + 1) / 2
         path = pca.transform(torch.cat([start, *frames]).flatten(1).double().numpy())
         pts = np.concatenate([g[1] for g in groups] + [path])
