@@ -81,7 +81,7 @@ def test_gan_tab_generates(page):
     page.get_by_role("tab", name="GAN").click()
     visible_button(page, "Generate").click()
     wait_idle(page)
-    page.get_by_text("GAN generator:").filter(visible=True).wait_for()
+    page.get_by_text("GAN generator (").filter(visible=True).wait_for()
     assert page.locator("img").filter(visible=True).count() >= 16
     visible_button(page, "Ask the discriminator").click()
     wait_idle(page)

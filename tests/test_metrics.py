@@ -66,5 +66,5 @@ def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, dat
         assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
         assert r["ms_per_image"] > 0 and r["parameters"] > 0 and r["bytes"] > 0
         assert r["fid_over_floor"] == pytest.approx(r["fid"] / m["real_data"]["fid"])
-    assert m["families"]["diffusion"]["nfe"] == 4 and "dpm++, 2 steps" in m["families"]["diffusion"]["sampler"]
+    assert m["families"]["diffusion"]["nfe"] == 4 and "ddpm, 2 steps" in m["families"]["diffusion"]["sampler"]
     assert "classifier" in m["feature_extractor"]
