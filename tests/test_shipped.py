@@ -12,7 +12,6 @@ from diffusers import DDPMScheduler, UNet2DModel
 
 from playground import weights
 from playground.data import get_info
-from playground.models import FAMILIES
 
 SHIPPED = ROOT / "weights"
 REQUIRED = ["mnist"]  # datasets the product must ship
@@ -49,6 +48,10 @@ def test_every_model_is_shipped_small_and_loads(dataset):
         weights.load(dataset, kind, SHIPPED)
         summary = json.loads((folder / "training" / "summary.json").read_text())
         assert summary["wall_clock_s"] > 0 and summary["hardware"]["cpu"] and not summary["dry_run"]
+    images, labels = weights.load_examples(dataset, SHIPPED)
+    assert images.shape[0] == len(labels) >= 1000 and set(labels.tolist()) == set(range(10))
+    maps, how = weights.load_latent_maps(dataset, SHIPPED)
+    assert {"gan_latents", "vae_latents", "diffusion_latents"} <= set(maps) and set(how) == {"gan", "vae", "diffusion"}
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -69,8 +72,12 @@ def test_classifier_accuracy_matches_metrics(dataset):
     assert summary["test_accuracy"] == pytest.approx(claimed, abs=1e-4)
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
-@pytest.mark.parametrize("family", list(FAMILIES))
+def measured(dataset: str) -> list[str]:
+    path = SHIPPED / dataset / "metrics.json"
+    return list(json.loads(path.read_text())["families"]) if path.is_file() else []
+
+
+@pytest.mark.parametrize("dataset, family", [(d, f) for d in DATASETS for f in measured(d)])
 def test_class_accuracy_is_near_the_claim(dataset, family):
     """200 class-conditional samples, judged by the shipped classifier, against metrics.json.
 
@@ -82,6 +89,21 @@ def test_class_accuracy_is_near_the_claim(dataset, family):
     classifier = weights.load(dataset, "classifier", SHIPPED)
     labels = torch.arange(info.num_classes).repeat_interleave(N_PER_CLASS)
     images = model.sample(len(labels), seed=12345, class_labels=labels)
-    measured = (classifier.predict_proba(images).argmax(1) == labels).float().mean().item()
+    accuracy = (classifier.predict_proba(images).argmax(1) == labels).float().mean().item()
     sigma = math.sqrt(max(claimed * (1 - claimed), 0.01) / len(labels))
-    assert measured >= claimed - 4 * sigma - 0.01, f"{family}: {measured:.3f} against a claim of {claimed:.3f}"
+    assert accuracy >= claimed - 4 * sigma - 0.01, f"{family}: {accuracy:.3f} against a claim of {claimed:.3f}"
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_ddim_inversion_then_decoding_gives_the_image_back(dataset):
+    """DDIM inversion (50 steps, unguided) of real test images, decoded by DDIM with the same steps.
+    Measured on MNIST (8 test images): mean squared error 0.013 per pixel (pixels in [0, 1]),
+    against 0.136 between two different test images; the bound leaves room for other machines."""
+    model = weights.load(dataset, "diffusion", SHIPPED)
+    images, _ = weights.load_examples(dataset, SHIPPED)
+    x = images[:8]
+    z = model.encode(x, num_inference_steps=50)
+    back = model.decode(z, None, num_inference_steps=50, scheduler="ddim", guidance_scale=1.0)
+    err = (back - x).pow(2).mean().item()
+    other = (x - x.roll(1, 0)).pow(2).mean().item()
+    assert err < 0.03 and err < other / 5, f"inversion error {err:.4f} (different images: {other:.4f})"
