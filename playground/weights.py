@@ -140,31 +140,37 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def load_examples(dataset: str, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The shipped real test images of `dataset`: (images (N, C, H, W) float in [0, 1], labels)."""
+def _load_data_file(dataset: str, root: Path | None, name: str, what: str, script: str, read):
+    """A checked, cached data file under <root>/<dataset>/: `read(path)` gives its contents."""
     info = get_info(dataset)
     root = Path(root or weights_root())
-    key = (str(root), dataset, "examples")
+    key = (str(root), dataset, name)
     with _lock:
         if key in _cache:
             return _cache[key]
-        path = root / dataset / EXAMPLES
+        path = root / dataset / name
         if not path.is_file():
             raise WeightsError(
-                f"no example images for {info.title} in {path}; "
-                f"make them with: python scripts/export_examples.py --dataset {dataset}"
+                f"no {what} for {info.title} in {path}; make them with: python scripts/{script} --dataset {dataset}"
             )
-        verify(root, f"{dataset}/{EXAMPLES}")
+        verify(root, f"{dataset}/{name}")
         try:
-            tensors = load_file(path)
-            images = tensors["images"].float().div(255)  # (N, C, H, W)
-            labels = tensors["labels"].long()
+            _cache[key] = read(path)
         except Exception as exc:
             raise WeightsError(
-                f"could not read the example images for {info.title} ({exc.__class__.__name__}: {exc})"
+                f"could not read the {what} for {info.title} ({exc.__class__.__name__}: {exc})"
             ) from None
-        _cache[key] = (images, labels)
-        return images, labels
+        return _cache[key]
+
+
+def _read_examples(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    tensors = load_file(path)
+    return tensors["images"].float().div(255), tensors["labels"].long()  # (N, C, H, W) in [0, 1]
+
+
+def load_examples(dataset: str, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shipped real test images of `dataset`: (images (N, C, H, W) float in [0, 1], labels)."""
+    return _load_data_file(dataset, root, EXAMPLES, "example images", "export_examples.py", _read_examples)
 
 
 def training_log(dataset: str, kind: str, root: Path | None = None) -> list[dict]:
@@ -198,28 +204,12 @@ def snapshots(dataset: str, kind: str, root: Path | None = None) -> list[Path]:
     return sorted((model_dir(dataset, kind, root) / "training").glob("epoch_*.png"))
 
 
+def _read_latent_maps(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        return tensors, json.loads((f.metadata() or {}).get("how", "{}"))
+
+
 def load_latent_maps(dataset: str, root: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The precomputed latent vectors and labels of every family, and how each was made."""
-    info = get_info(dataset)
-    root = Path(root or weights_root())
-    key = (str(root), dataset, "latent_maps")
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-        path = root / dataset / LATENT_MAPS
-        if not path.is_file():
-            raise WeightsError(
-                f"no latent maps for {info.title} in {path}; "
-                f"make them with: python scripts/precompute_maps.py --dataset {dataset}"
-            )
-        verify(root, f"{dataset}/{LATENT_MAPS}")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-                how = json.loads((f.metadata() or {}).get("how", "{}"))
-        except Exception as exc:
-            raise WeightsError(
-                f"could not read the latent maps for {info.title} ({exc.__class__.__name__}: {exc})"
-            ) from None
-        _cache[key] = (tensors, how)
-        return tensors, how
+    return _load_data_file(dataset, root, LATENT_MAPS, "latent maps", "precompute_maps.py", _read_latent_maps)
