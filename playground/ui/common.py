@@ -142,3 +142,11 @@ def controls(
 
 def blank(size: int = 28) -> Image.Image:
     return Image.new("L", (size * IMAGE_SCALE, size * IMAGE_SCALE), 0)
+
+
+def sketchpad() -> gr.Sketchpad:
+    """A canvas for drawing a digit or a garment with the mouse (black on white, sent as RGBA)."""
+    return gr.Sketchpad(
+        label="Your drawing: pick the brush, draw, choose 'drawing' above", canvas_size=(280, 280), type="numpy",
+        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+    )  # fmt: skip

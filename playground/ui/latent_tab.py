@@ -348,10 +348,7 @@ def build(dataset: gr.Dropdown) -> dict:
         with gr.Column():
             source = gr.Radio(["test image", "drawing"], value="test image", label="Image to encode")
             example = gr.Slider(0, 999, value=3, step=1, label="Test image number")
-            sketch = gr.Sketchpad(
-                label="Your drawing: pick the brush, draw, choose 'drawing' above", canvas_size=(280, 280), type="numpy",
-                brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
-            )  # fmt: skip
+            sketch = common.sketchpad()
             enc = gr.Button("Encode three ways", variant="primary")
         with gr.Column():
             enc_input = gr.Image(label="Input", type="pil", height=200)

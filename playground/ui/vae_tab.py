@@ -128,10 +128,7 @@ def build(dataset: gr.Dropdown) -> dict:
             source = gr.Radio(["test image", "drawing"], value="test image", label="Image to encode")
             example = gr.Slider(0, 999, value=0, step=1, label="Test image number")
             draws = gr.Slider(1, 16, value=8, step=1, label="Draws from q(z|x)")
-            sketch = gr.Sketchpad(
-                label="Your drawing: pick the brush, draw, choose 'drawing' above", canvas_size=(280, 280), type="numpy",
-                brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
-            )  # fmt: skip
+            sketch = common.sketchpad()
             encode = gr.Button("Encode and decode", variant="primary")
         with gr.Column():
             with gr.Row():
