@@ -84,6 +84,17 @@ def summary(values: torch.Tensor) -> dict[str, float]:
     return {"min": v.min().item(), "p01": q[0].item(), "median": q[1].item(), "mean": v.mean().item()}
 
 
+NEAREST_EDGES = [i / 2 for i in range(41)]  # pixel L2 from 0 to 20 in steps of 0.5; the last bin takes more
+
+
+def histogram(values: torch.Tensor, edges: list[float] = NEAREST_EDGES) -> dict[str, list]:
+    """Counts of `values` in the bins between `edges` (values beyond the ends go to the end bins)."""
+    e = torch.tensor(edges, dtype=torch.float64)
+    v = values.double().clamp(e[0], e[-1])
+    idx = (torch.bucketize(v, e, right=True) - 1).clamp(0, len(edges) - 2)
+    return {"edges": list(edges), "counts": torch.bincount(idx, minlength=len(edges) - 1).tolist()}
+
+
 def hardware() -> dict:
     """The machine a figure was measured on."""
     cpu = platform.processor()

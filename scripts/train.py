@@ -59,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--snapshot-steps", type=int, default=50, help="DDPM steps for the diffusion epoch grids")
+    p.add_argument("--gan-ema", type=float, default=0.999, help="decay of the GAN generator's weight average")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--dry-run", action="store_true", help="two batches, then save and exit (for tests)")
     args = p.parse_args(argv)
@@ -155,6 +156,7 @@ def main(argv=None) -> int:
             loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
             accelerator.backward(loss_g)
             opt_g.step()
+            ema.step(gan.generator.parameters())
             return {
                 "loss_d": loss_d.item(),
                 "loss_g": loss_g.item(),
@@ -197,7 +199,10 @@ def main(argv=None) -> int:
         """The fixed-noise grid: one row per class (VAE: samples from the prior)."""
         m = accelerator.unwrap_model(model)
         if args.family == "gan":
+            ema.store(m.generator.parameters())
+            ema.copy_to(m.generator.parameters())
             imgs = m.decode(fixed_z, fixed_labels)
+            ema.restore(m.generator.parameters())
             m.train()
         elif args.family == "vae":
             imgs = m.decode(fixed_z)
@@ -236,6 +241,14 @@ def main(argv=None) -> int:
     elif accelerator.is_main_process:
         train_dir.mkdir(parents=True, exist_ok=True)
         (train_dir / "log.jsonl").write_text("")
+    gan_ema_path = args.checkpoint_dir / "generator_ema.pt"
+    if args.family == "gan":
+        # An EMA of the generator's weights is what ships and what the grids show: it averages out
+        # the oscillation of the adversarial game (Karras et al. 2018; Yazici et al. 2019). A
+        # checkpoint from before the EMA existed starts it from the generator it holds.
+        ema = EMAModel(accelerator.unwrap_model(model).generator.parameters(), decay=args.gan_ema)
+        if args.resume and gan_ema_path.is_file():
+            ema.load_state_dict(torch.load(gan_ema_path, weights_only=True))
 
     # --- the loop -------------------------------------------------------------------------------
     def log(record: dict) -> None:
@@ -279,6 +292,8 @@ def main(argv=None) -> int:
             snapshot(train_dir / f"epoch_{epoch + 1:03d}.png")
         accelerator.save_state(str(args.checkpoint_dir))
         if accelerator.is_main_process:
+            if args.family == "gan":
+                torch.save(ema.state_dict(), gan_ema_path)
             meta_path.write_text(json.dumps({"epoch": epoch + 1, "step": step, "elapsed_s": elapsed}))
         if step >= total_steps:
             break
@@ -311,6 +326,9 @@ def main(argv=None) -> int:
         m.fit_class_regions(means.cpu(), labels)
         m.save_pretrained(args.out)
     else:
+        if args.family == "gan":
+            ema.copy_to(m.generator.parameters())  # ship the generator's EMA; the discriminator as trained
+            summary["generator_ema_decay"] = ema.decay
         m.save_pretrained(args.out)
         if args.family == "classifier":
             summary["test_accuracy"] = test_accuracy()

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import ROOT, build_tiny
 
-from playground.metrics import fid_score, make_fid, nearest_distances, precision_recall
+from playground.metrics import fid_score, histogram, make_fid, nearest_distances, precision_recall
 
 
 def test_precision_recall_known_cases():
@@ -68,3 +68,24 @@ def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, dat
         assert r["fid_over_floor"] == pytest.approx(r["fid"] / m["real_data"]["fid"])
     assert m["families"]["diffusion"]["nfe"] == 4 and "ddpm, 2 steps" in m["families"]["diffusion"]["sampler"]
     assert "classifier" in m["feature_extractor"]
+    for r in [m["real_data"], *m["families"].values()]:
+        assert sum(r["nearest_train_pixel_l2_histogram"]["counts"]) == 5
+
+
+def test_evaluating_some_families_keeps_the_others(evaluate, use_weights, data_root, tmp_path):
+    out = tmp_path / "metrics.json"
+    base = ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10", "--n-nearest", "5",
+            "--batch-size", "10", "--steps", "2", "--out", str(out)]  # fmt: skip
+    assert evaluate.main([*base, "--families", "gan", "vae"]) == 0
+    first = json.loads(out.read_text())["families"]
+    assert evaluate.main([*base, "--families", "vae", "--seed", "0"]) == 0
+    second = json.loads(out.read_text())["families"]
+    assert set(second) == {"gan", "vae"}
+    assert second["gan"] == first["gan"]  # kept as measured, with its own command
+    assert "--families gan vae" in second["gan"]["command"] and "--families vae" in second["vae"]["command"]
+
+
+def test_histogram_counts_every_value_once():
+    h = histogram(torch.tensor([0.0, 0.4, 0.5, 19.9, 25.0, -1.0]))
+    assert h["counts"][:2] == [3, 1] and h["counts"][-1] == 2 and sum(h["counts"]) == 6
+    assert len(h["edges"]) == len(h["counts"]) + 1
