@@ -80,6 +80,36 @@ def drawing_to_tensor(value, channels: int = 1, size: int = 28, fit: int = 20) -
     return t.repeat(1, channels, 1, 1)
 
 
+MAX_PIXELS = 4096 * 4096  # larger uploads are refused, not resized for minutes
+
+
+def image_to_tensor(value, channels: int = 1, size: int = 28) -> torch.Tensor | None:
+    """Any image (upload, array, path) as (1, channels, size, size) in [0, 1], resized whole
+    (box filter: an image shown enlarged with sharp pixels comes back exactly). A grey dataset's
+    images are light on dark, so a dark-on-light image is inverted. None when there is no image."""
+    a = _to_array(value)
+    if a is None:
+        return None
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise ValueError(f"the image is too large ({a.shape[1]} × {a.shape[0]} pixels; at most 4096 × 4096)")
+    if a.ndim == 3 and a.shape[2] == 4:  # over white, through the alpha channel (then inverted if grey)
+        a = a[..., :3] * a[..., 3:] + (1 - a[..., 3:])
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if channels == 1:
+        grey = a.mean(axis=2) if a.ndim == 3 else a
+        if np.median(grey) > 0.5:
+            grey = 1 - grey
+        planes = [grey]
+    else:
+        planes = [a[..., c] for c in range(3)] if a.ndim == 3 else [a] * 3
+    out = [
+        np.asarray(Image.fromarray((np.clip(p, 0, 1) * 255).round().astype(np.uint8)).resize((size, size), Image.BOX))
+        for p in planes
+    ]
+    return torch.as_tensor(np.stack(out), dtype=torch.float32)[None] / 255
+
+
 def gif(frames: list[Image.Image], path, ms_per_frame: int = 80, hold_last_ms: int = 1200) -> None:
     """An animated GIF that loops, holding the last frame a little longer."""
     durations = [ms_per_frame] * (len(frames) - 1) + [hold_last_ms]

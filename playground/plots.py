@@ -34,12 +34,18 @@ def line_plot(
     marker_x: float | None = None,
     logy: bool = False,
     size: tuple[float, float] = (5.5, 3.0),
+    logx: bool = False,
+    markers: bool = False,
 ) -> Image.Image:
     """One line per named series of (x, y); an optional vertical marker (e.g. the chosen epoch)."""
     with _lock:
         fig, ax = plt.subplots(figsize=size)
         for i, (name, (x, y)) in enumerate(series.items()):
-            ax.plot(x, y, label=name, color=COLORS[i % len(COLORS)], linewidth=1.6)
+            ax.plot(
+                x, y, "-o" if markers else "-", label=name, color=COLORS[i % len(COLORS)], linewidth=1.6, markersize=4
+            )
+        if logx:
+            ax.set_xscale("log")
         if marker_x is not None:
             ax.axvline(marker_x, color="#111827", linestyle="--", linewidth=1)
         if logy:

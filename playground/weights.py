@@ -24,6 +24,7 @@ from playground.models import FAMILIES, Classifier
 MODEL_KINDS = (*FAMILIES, "classifier")
 MANIFEST = "manifest.sha256"
 EXAMPLES = "examples.safetensors"  # a few real test images per dataset (scripts/export_examples.py)
+TRAINING_SUBSET = "training_subset.safetensors"  # training images for "does it copy?" (export_examples.py)
 LATENT_MAPS = "latent_maps.safetensors"  # the vectors behind the latent maps (scripts/precompute_maps.py)
 WEIGHTS_ENV = "PLAYGROUND_WEIGHTS"
 
@@ -171,6 +172,16 @@ def _read_examples(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
 def load_examples(dataset: str, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The shipped real test images of `dataset`: (images (N, C, H, W) float in [0, 1], labels)."""
     return _load_data_file(dataset, root, EXAMPLES, "example images", "export_examples.py", _read_examples)
+
+
+def _read_training(path: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return *_read_examples(path), load_file(path)["train_index"].long()
+
+
+def load_training_subset(dataset: str, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The shipped random subset of the training images: (images in [0, 1], labels, their
+    positions in the full training set)."""
+    return _load_data_file(dataset, root, TRAINING_SUBSET, "training images", "export_examples.py", _read_training)
 
 
 def training_log(dataset: str, kind: str, root: Path | None = None) -> list[dict]:

@@ -1,6 +1,7 @@
 """Measure every installed family on one dataset and write weights/<dataset>/metrics.json.
 
     python scripts/evaluate.py --dataset mnist --data-root data
+    python scripts/evaluate.py --dataset mnist --data-root data --sweep   # diffusion: FID against steps
 
 Each figure is stored with how it was measured: sample count, seed, sampler and steps, and the
 feature extractor (the project's classifier; see playground/metrics.py).
@@ -42,8 +43,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER)
     p.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
     p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
-    p.add_argument("--out", help="default <weights>/<dataset>/metrics.json")
+    p.add_argument("--out", help="default <weights>/<dataset>/metrics.json (--sweep: sweep.json)")
+    p.add_argument("--sweep", action="store_true", help="diffusion only: FID and accuracy per scheduler and step count")
+    p.add_argument("--sweep-n", type=int, default=1000, help="class-conditional samples per point of the sweep")
+    p.add_argument(
+        "--sweep-steps",
+        type=json.loads,
+        default=SWEEP_STEPS,
+        help="JSON {scheduler: [steps, ...]} (default %(default)s)",
+    )
     return p.parse_args(argv)
+
+
+SWEEP_STEPS = {"ddpm": [10, 25, 50, 100, 250, 1000], "ddim": [10, 25, 50, 100, 250], "dpm++": [5, 10, 25, 50]}
 
 
 def sample_many(model, n: int, labels: torch.Tensor | None, seed: int, batch_size: int, **kw) -> torch.Tensor:
@@ -58,6 +70,7 @@ def sample_many(model, n: int, labels: torch.Tensor | None, seed: int, batch_siz
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.command = "python scripts/evaluate.py " + " ".join(argv if argv is not None else sys.argv[1:])
     info = get_info(args.dataset)
     root = Path(args.weights) if args.weights else weights.weights_root()
     t_start = time.time()
@@ -68,6 +81,8 @@ def main(argv=None) -> int:
     except (DataError, weights.WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.sweep:
+        return sweep(args, root, classifier, train_x, test_x)
     g = torch.Generator().manual_seed(args.seed)
     feats = {"test": classifier.features(test_x), "train": classifier.features(train_x)}
     fid = make_fid(classifier)
@@ -81,7 +96,7 @@ def main(argv=None) -> int:
     results = {
         "dataset": args.dataset,
         "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python scripts/evaluate.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": args.command,
         "hardware": hardware(),
         "feature_extractor": extractor,
         "classifier": {
@@ -183,6 +198,76 @@ def main(argv=None) -> int:
 
     results["elapsed_s"] = round(time.time() - t_start, 1)
     out.write_text(json.dumps(results, indent=2) + "\n")
+    update_manifest(out)
+    print(f"wrote {out}")
+    return 0
+
+
+def update_manifest(out: Path) -> None:
+    """Keep the sha256 manifest whole when <weights>/<dataset>/<file> changes."""
+    root = out.resolve().parent.parent
+    if (root / weights.MANIFEST).is_file():
+        weights.write_manifest(root)
+
+
+def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Tensor) -> int:
+    """Speed against quality for diffusion: the same class-conditional noise through every
+    scheduler at every step count, FID (and class accuracy) for each; the real-data floor at the
+    same sample count beside them, since FID from fewer samples reads higher."""
+    info = get_info(args.dataset)
+    try:
+        model = weights.load(args.dataset, "diffusion", root)
+    except weights.WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    t_start = time.time()
+    fid = make_fid(classifier)
+    for b in test_x.split(1000):
+        fid.update(b, real=True)
+    n = args.sweep_n
+    subset = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(args.seed))[:n]
+    labels = torch.arange(info.num_classes).repeat(n // info.num_classes + 1)[:n]
+    results = {
+        "dataset": args.dataset,
+        "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": args.command,
+        "hardware": hardware(),
+        "n": n,
+        "seed": args.seed,
+        "guidance_scale": args.guidance_scale,
+        "method": (
+            f"{n} class-conditional samples ({n // info.num_classes} per class), seed {args.seed}, guidance scale "
+            f"{args.guidance_scale}; FID against the {len(test_x)} test images in the feature space of the "
+            f"classifier's penultimate layer. FID from {n} samples reads higher than from more; compare the points "
+            "with each other and with the floor measured at the same count, not with metrics.json."
+        ),
+        "floor_fid": fid_score(fid, train_x[subset]),
+        "points": [],
+    }
+    print(json.dumps({"floor": results["floor_fid"]}), flush=True)
+    for scheduler, steps_list in args.sweep_steps.items():
+        for steps in steps_list:
+            t0 = time.time()
+            fake = sample_many(model, n, labels, args.seed, args.batch_size, num_inference_steps=steps,
+                               scheduler=scheduler, guidance_scale=args.guidance_scale)  # fmt: skip
+            seconds = time.time() - t0
+            pred = classifier.predict_proba(fake).argmax(1)
+            point = {
+                "scheduler": scheduler,
+                "steps": steps,
+                "nfe": model.cost(
+                    class_labels=0, num_inference_steps=steps, scheduler=scheduler, guidance_scale=args.guidance_scale
+                ).nfe,  # fmt: skip
+                "fid": fid_score(fid, fake),
+                "class_accuracy": (pred == labels).float().mean().item(),
+                "ms_per_image": seconds * 1000 / n,
+            }
+            results["points"].append(point)
+            print(json.dumps(point), flush=True)
+            results["elapsed_s"] = round(time.time() - t_start, 1)
+            out = Path(args.out or root / args.dataset / "sweep.json")
+            out.write_text(json.dumps(results, indent=2) + "\n")  # after every point: a long run keeps what it has
+            update_manifest(out)
     print(f"wrote {out}")
     return 0
 

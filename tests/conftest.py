@@ -111,7 +111,8 @@ def run_script(name: str, argv: list[str]) -> int:
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory, data_root) -> Path:
     """A weights tree for "mnist" made the way the real one is: scripts/train.py (a dry run of each
-    tiny model: weights, log, snapshot, summary), scripts/export_examples.py and the manifest."""
+    tiny model: weights, log, snapshot, summary), scripts/export_examples.py, precompute_maps.py,
+    evaluate.py (the metrics and the diffusion sweep) and the manifest."""
     root = tmp_path_factory.mktemp("weights")
     for kind in ("gan", "vae", "diffusion", "classifier"):
         argv = ["--dataset", "mnist", "--family", kind, "--data-root", str(data_root), "--out", str(root / "mnist" / kind),
@@ -125,6 +126,9 @@ def tiny_weights(tmp_path_factory, data_root) -> Path:
                                           "--weights", str(root)]) == 0  # fmt: skip
     assert run_script("evaluate", ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10",
                                    "--n-nearest", "5", "--batch-size", "10", "--steps", "2", "--weights", str(root)]) == 0  # fmt: skip
+    assert run_script("evaluate", ["--dataset", "mnist", "--data-root", str(data_root), "--sweep", "--sweep-n", "20",
+                                   "--sweep-steps", '{"ddpm": [2, 3], "ddim": [2]}', "--batch-size", "10",
+                                   "--weights", str(root)]) == 0  # fmt: skip
     weights.clear_cache()
     return root
 

@@ -8,9 +8,13 @@ import json
 import gradio as gr
 import numpy as np
 import pytest
+import torch
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
+from playground import weights
+from playground.data import DATASETS
+from playground.images import image_to_tensor, to_pil
 from playground.ui import build_app, common, compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab
 from playground.ui.app import launch
 
@@ -156,6 +160,13 @@ def test_every_api_name_through_gradio_client(client, tmp_path):
     assert len(trio) == 3
     shown, results, text = client.predict("mnist", "test image", None, 2, api_name="/encode_three_ways")
     assert len(results) == 3
+    gan, vae, diffusion, table = client.predict("mnist", "3", 2, 0, api_name="/compare")
+    assert len(gan) == len(vae) == len(diffusion) == 2 and "| VAE |" in table
+    picture = handle_file(gan[0]["image"])
+    verdict = client.predict("mnist", picture, api_name="/classify")
+    assert verdict["label"] == gan[0]["caption"].split(" · ")[0]
+    found, text = client.predict("mnist", picture, 4, "pixels", api_name="/nearest_training")
+    assert len(found) == 4 and "distance" in found[0]["caption"]
 
 
 def test_bad_input_through_the_client_then_still_serving(client):
@@ -230,6 +241,63 @@ def test_compare_side_by_side(use_weights):
     gan, vae, diffusion, table = compare_tab.compare("mnist", "5", 3, 0)
     assert len(gan) == len(vae) == len(diffusion) == 3
     assert "| GAN |" in table and "| Diffusion |" in table and "network evaluations" in table
+    # each image captioned with the classifier's verdict on it
+    image, caption = gan[0]
+    probs = weights.load("mnist", "classifier").predict_proba(image_to_tensor(np.asarray(image)))[0]
+    assert caption == f"{probs.argmax().item()} · {probs.max().item():.0%}"
+
+
+def test_classify_any_image(use_weights):
+    x, y = weights.load_examples("mnist")
+    big = to_pil(x[0], 4)  # as the gallery shows it: 112 px with sharp pixels
+    assert torch.equal(image_to_tensor(np.asarray(big)), (x[:1] * 255).round() / 255)
+    probs = compare_tab.classify("mnist", np.asarray(big))
+    expected = weights.load("mnist", "classifier").predict_proba(x[:1])[0]
+    assert list(probs) == list(DATASETS["mnist"].class_names)
+    assert list(probs.values()) == pytest.approx(expected.tolist(), abs=1e-3)
+
+
+@pytest.mark.parametrize("space", ["pixels", "classifier features"])
+def test_nearest_training_image_of_a_training_image_is_itself(use_weights, space):
+    train_x, train_y, train_index = weights.load_training_subset("mnist")
+    for i in (0, len(train_x) - 1):
+        found, text = compare_tab.nearest_training("mnist", to_pil(train_x[i], 4), 3, space)
+        assert len(found) == 3 and "training images" in text
+        itself = f"{train_y[i].item()} · distance 0.00 · training image #{train_index[i].item()}"
+        distances = [float(c.split("distance ")[1].split(" ")[0]) for _, c in found]
+        assert distances == sorted(distances) and distances[0] == 0
+        if space == "pixels":
+            assert found[0][1] == itself and distances[1] > 0
+        else:  # the tiny untrained classifier maps many images to the same features: ties at 0
+            assert itself in [c for _, c in found]
+
+
+def test_copy_and_sweep_figures_read_their_files(use_weights):
+    image, text = compare_tab.copy_figure("mnist")
+    assert image.size[0] > 300 and "nearest training image" in text
+    image, text = compare_tab.sweep_figure("mnist")
+    sweep = json.loads((use_weights / "mnist" / "sweep.json").read_text())
+    assert [(p["scheduler"], p["steps"]) for p in sweep["points"]] == [("ddpm", 2), ("ddpm", 3), ("ddim", 2)]
+    for p in sweep["points"]:
+        assert f"| {p['scheduler']} | {p['steps']} | {p['nfe']} | {p['fid']:.1f} |" in text
+    assert sweep["command"] in text
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "message"),
+    [
+        (compare_tab.classify, ("mnist", None), "no image"),
+        (compare_tab.classify, ("mnist", np.zeros((1, 1))), "expected an image"),
+        (compare_tab.classify, ("mnist", np.full((8, 8), np.nan)), "NaN"),
+        (compare_tab.classify, ("nope", np.zeros((8, 8))), "unknown dataset"),
+        (compare_tab.nearest_training, ("mnist", np.zeros((8, 8)), 0, "pixels"), "neighbours"),
+        (compare_tab.nearest_training, ("mnist", np.zeros((8, 8)), 3, "smell"), "space must be one of"),
+        (compare_tab.nearest_training, ("mnist", np.zeros((5000, 5000)), 3, "pixels"), "too large"),
+    ],
+)
+def test_compare_bad_input(use_weights, fn, args, message):
+    with pytest.raises(gr.Error, match=message):
+        fn(*args)
 
 
 def test_quality_table_is_metrics_json(use_weights):

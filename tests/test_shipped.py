@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT
 from diffusers import DDPMScheduler, UNet2DModel
 
-from playground import weights
+from playground import neighbours, weights
 from playground.data import get_info
 
 SHIPPED = ROOT / "weights"
@@ -52,6 +52,19 @@ def test_every_model_is_shipped_small_and_loads(dataset):
     assert images.shape[0] == len(labels) >= 1000 and set(labels.tolist()) == set(range(10))
     maps, how = weights.load_latent_maps(dataset, SHIPPED)
     assert {"gan_latents", "vae_latents", "diffusion_latents"} <= set(maps) and set(how) == {"gan", "vae", "diffusion"}
+    train_x, train_y, train_index = weights.load_training_subset(dataset, SHIPPED)
+    assert len(train_x) == len(train_y) == len(train_index.unique()) == 10_000
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("space", ["pixels", "classifier features"])
+def test_nearest_training_image_of_a_training_image_is_itself(dataset, space, monkeypatch):
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(SHIPPED))
+    train_x, _, train_index = weights.load_training_subset(dataset)
+    picks = torch.tensor([0, 1234, len(train_x) - 1])
+    found = neighbours.nearest(dataset, train_x[picks], k=2, space=space)
+    assert torch.equal(found.train_index[:, 0], train_index[picks])
+    assert (found.distances[:, 0] < 1e-3).all() and (found.distances[:, 1] > 0.1).all()
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

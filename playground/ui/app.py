@@ -56,7 +56,7 @@ def build_app() -> gr.Blocks:
             return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs)]
 
         change = dataset.change(on_dataset, dataset, [*classes, gan["epoch"]], api_name=False, queue=False)
-        figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"], comparison["quality"]]
+        figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"], *comparison["figures"]]
         for fn, inputs, outputs in figures:
             change.then(shown_on_load(fn, outputs), inputs, outputs, api_name=False)
             if datasets:

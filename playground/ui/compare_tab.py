@@ -7,8 +7,10 @@ import json
 import gradio as gr
 import numpy as np
 import pandas as pd
+import torch
 
-from playground import weights
+from playground import neighbours, plots, weights
+from playground.images import image_to_tensor
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS
 from playground.ui import common
@@ -17,7 +19,17 @@ LESSON = """### Side by side, measured the same way
 One seed and one class through all three families, with what each image cost. Below, the
 quality of each family measured by `scripts/evaluate.py` on thousands of samples, in the
 feature space of our own classifier — the discriminative model that only tells classes apart,
-which here judges the generative ones."""
+which here judges the generative ones: each image's caption is its verdict and confidence.
+Click any image to see its nearest training images — is it new, or a copy?"""
+
+COPY_LESSON = """### Does it copy its training data?
+Each family's generated images, and real test images for reference, measured by their distance
+to the nearest of all 60,000 training images. A model that memorised its data would pile up near
+zero; real test images show how close a genuinely new image usually is."""
+
+SWEEP_LESSON = """### Speed against quality, for diffusion
+Fewer denoising steps are faster but rougher. Each point is one sampler at one step count:
+its FID (lower is better) against the network evaluations it spent per image."""
 
 SAMPLE_KW = {
     "diffusion": {
@@ -40,7 +52,7 @@ def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list,
         images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label, **kw)
         cost = model.cost(class_labels=r.label, **kw)
         size = sum(p.stat().st_size for p in weights.model_dir(dataset, fam).rglob("*.safetensors"))
-        out.append(common.pil_list(images))
+        out.append(common.pil_list(images, verdicts(dataset, images)))
         lines.append(
             f"| {title} | {ms:.0f} ms | {ms / r.n:.1f} ms | {cost.nfe} | {cost.parameters / 1e6:.2f} M | {size / 1e6:.1f} MB |"
         )
@@ -52,13 +64,126 @@ def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list,
     return out[0], out[1], out[2], table
 
 
-def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
-    """The measured quality of every family, read from weights/<dataset>/metrics.json."""
+def verdicts(dataset: str, images: torch.Tensor) -> list[str]:
+    """The classifier's label and confidence for each image, as captions."""
+    info = common.dataset_info(dataset)
+    probs = common.load(dataset, "classifier").predict_proba(images)
+    conf, pred = probs.max(1)
+    return [f"{info.class_names[k]} · {c:.0%}" for k, c in zip(pred.tolist(), conf.tolist(), strict=True)]
+
+
+def probe_image(dataset: str, image) -> torch.Tensor:
+    """An uploaded or clicked image as the dataset's (1, C, H, W) tensor, or a clear gr.Error."""
+    info = common.dataset_info(dataset)
+    try:
+        x = image_to_tensor(image, info.channels, info.image_size)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
+    if x is None:
+        raise gr.Error("no image: generate some and click one, or upload an image")
+    return x
+
+
+def classify(dataset: str, image) -> dict[str, float]:
+    """What the classifier (a model that only tells classes apart) makes of one image: a
+    probability per class. Any image: it is made grey and resized to the dataset's size."""
+    info = common.dataset_info(dataset)
+    probs = common.load(dataset, "classifier").predict_proba(probe_image(dataset, image))[0]
+    return {name: float(p) for name, p in zip(info.class_names, probs.tolist(), strict=True)}
+
+
+def nearest_training(dataset: str, image, k: float = 6, space: str = "pixels") -> tuple[list, str]:
+    """The `k` training images nearest to one image, with their distances, in pixel space or in
+    the classifier's feature space."""
+    info = common.dataset_info(dataset)
+    k = common.number(k, "number of neighbours", 1, 32)
+    if space not in neighbours.SPACES:
+        raise gr.Error(f"space must be one of: {', '.join(neighbours.SPACES)}; not {space!r}")
+    x = probe_image(dataset, image)
+    try:
+        found, ms = common.timed(neighbours.nearest, dataset, x, k, space)
+    except weights.WeightsError as exc:
+        raise gr.Error(str(exc)) from None
+    captions = [
+        f"{info.class_names[y]} · distance {d:.2f} · training image #{i}"
+        for y, d, i in zip(
+            found.labels[0].tolist(), found.distances[0].tolist(), found.train_index[0].tolist(), strict=True
+        )
+    ]
+    n_train = len(weights.load_training_subset(dataset)[0])
+    text = (
+        f"The {k} nearest of {n_train:,} training images (a random subset shipped with the app) by "
+        f"{neighbours.SPACES[space].lower()}; searched in {ms:.0f} ms. "
+        "A distance of 0 would mean an exact copy."
+    )
+    return common.pil_list(found.images[0], captions), text
+
+
+def copy_figure(dataset: str) -> tuple:
+    """Histograms of nearest-training-image distances per family and for real test images."""
+    m = _metrics(dataset)
+    series, how = {}, m["real_data"]
+    for name, r in [("real test images", m["real_data"]),
+                    *((FAMILY_TITLES.get(f, f), r) for f, r in m["families"].items())]:  # fmt: skip
+        h = r.get("nearest_train_pixel_l2_histogram")
+        if h is None:
+            continue
+        edges, counts = np.array(h["edges"]), np.array(h["counts"], dtype=float)
+        series[name] = ((edges[:-1] + edges[1:]) / 2, counts / max(counts.sum(), 1))
+    if not series:
+        raise gr.Error(
+            f"no distance histograms in metrics.json yet: run python scripts/evaluate.py --dataset {dataset}"
+        )
+    image = plots.line_plot(series, "Distance to the nearest training image", "pixel L2 distance", "fraction of images")
+    text = (
+        f"{how['nearest_train_method']}; each family the same for {how['nearest_train_n']} of its class-conditional "
+        "samples. Read from metrics.json, written by scripts/evaluate.py."
+    )
+    return image, text
+
+
+def sweep_figure(dataset: str) -> tuple:
+    """FID against network evaluations per image, one line per diffusion scheduler."""
+    info = common.dataset_info(dataset)
+    path = weights.weights_root() / dataset / "sweep.json"
+    if not path.is_file():
+        raise gr.Error(
+            f"the speed-quality sweep has not been measured for {info.title}: "
+            f"run python scripts/evaluate.py --dataset {dataset} --sweep"
+        )
+    s = json.loads(path.read_text())
+    series = {}
+    for p in s["points"]:
+        xs, ys = series.setdefault(p["scheduler"].upper() if p["scheduler"] != "dpm++" else "DPM-Solver++", ([], []))
+        xs.append(p["nfe"])
+        ys.append(p["fid"])
+    series[f"real data ({s['n']} images)"] = ([min(min(x) for x, _ in series.values()),
+                                               max(max(x) for x, _ in series.values())], [s["floor_fid"]] * 2)  # fmt: skip
+    image = plots.line_plot(series, "Diffusion: quality against cost", "network evaluations per image", "FID",
+                            logx=True, logy=True, markers=True)  # fmt: skip
+    rows = "\n".join(
+        f"| {p['scheduler']} | {p['steps']} | {p['nfe']} | {p['fid']:.1f} | {p['class_accuracy']:.1%} | {p['ms_per_image']:.0f} |"
+        for p in s["points"]
+    )
+    text = (
+        f"**How:** {s['method']} Measured {s['measured']} by `{s['command']}`.\n\n"
+        "| scheduler | steps | network evaluations | FID | class accuracy | ms / image |\n| --- | --- | --- | --- | --- | --- |\n"
+        + rows
+    )
+    return image, text
+
+
+def _metrics(dataset: str) -> dict:
     info = common.dataset_info(dataset)
     path = weights.weights_root() / dataset / "metrics.json"
     if not path.is_file():
         raise gr.Error(f"no metrics measured for {info.title}: run python scripts/evaluate.py --dataset {dataset}")
-    m = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
+    """The measured quality of every family, read from weights/<dataset>/metrics.json."""
+    m = _metrics(dataset)
     real = m["real_data"]
     rows = [["real data (floor)", real["fid"], 1.0, None, real["precision"], real["recall"], None,
              real["nearest_train_pixel_l2"]["median"], None, None]]  # fmt: skip
@@ -79,11 +204,21 @@ def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
         + f". FID, precision and recall (k = {fam0['k']}, Kynkäänniemi et al. 2019) in the feature space of the "
         f"{m['feature_extractor']}. The floor is {real['method'].lower()}. Nearest training image: "
         f"{real['nearest_train_method'].lower()}; the real row is the same for real test images. Speed: "
-        f"{fam0['ms_method']}. Measured {m['measured']} by `{m['command']}`. Classifier test accuracy: "
+        f"{fam0['ms_method']}. {_when(m)} Classifier test accuracy: "
         f"{m['classifier']['test_accuracy']:.2%}. FID here is not comparable with published Inception FIDs: "
         "the feature extractor differs."
     )
     return df, method
+
+
+def _when(m: dict) -> str:
+    """When and by which command each figure was measured (families may come from separate runs)."""
+    runs: dict[tuple[str, str], list[str]] = {(m["measured"], m["command"]): ["the floor and the classifier"]}
+    for fam, f in m["families"].items():
+        runs.setdefault((f.get("measured", m["measured"]), f.get("command", m["command"])), []).append(
+            FAMILY_TITLES.get(fam, fam)
+        )
+    return " ".join(f"{', '.join(who).capitalize()}: measured {when} by `{cmd}`." for (when, cmd), who in runs.items())
 
 
 def build(dataset: gr.Dropdown) -> dict:
@@ -96,7 +231,50 @@ def build(dataset: gr.Dropdown) -> dict:
         ]
     cost = gr.Markdown()
     go.click(compare, [dataset, cls, n, seed], [*grids, cost], api_name="compare")
+
+    gr.Markdown("### One image, looked at closely")
+    with gr.Row():
+        with gr.Column(scale=1):
+            probe = gr.Image(label="Click a generated image above, or upload one", type="numpy", height=224)
+            with gr.Row():
+                k = gr.Slider(1, 16, value=6, step=1, label="Neighbours")
+                space = gr.Radio(list(neighbours.SPACES), value="pixels", label="Distance in")
+            inspect = gr.Button("Classify and find nearest training images")
+        with gr.Column(scale=1):
+            verdict = gr.Label(label="The classifier's verdict", num_top_classes=3)
+        with gr.Column(scale=2):
+            near = gr.Gallery(label="Nearest training images", columns=6, height="auto", object_fit="contain")
+            near_text = gr.Markdown()
+    for g in grids:
+        g.select(picked, None, probe, api_name=False).then(classify, [dataset, probe], verdict, api_name=False).then(
+            nearest_training, [dataset, probe, k, space], [near, near_text], api_name=False
+        )
+    inspect.click(classify, [dataset, probe], verdict, api_name="classify")
+    inspect.click(nearest_training, [dataset, probe, k, space], [near, near_text], api_name="nearest_training")
+
     gr.Markdown("### Quality, measured")
     table = gr.Dataframe(label="Measured by scripts/evaluate.py", interactive=False, wrap=True)
     method = gr.Markdown()
-    return {"classes": [cls], "quality": (quality_table, [dataset], [table, method])}
+    gr.Markdown(COPY_LESSON)
+    with gr.Row():
+        copies = gr.Image(label="Nearest-training-image distances", show_label=False, height=300)
+        copies_text = gr.Markdown()
+    gr.Markdown(SWEEP_LESSON)
+    with gr.Row():
+        sweep = gr.Image(label="FID against network evaluations", show_label=False, height=300)
+        sweep_text = gr.Markdown()
+    return {
+        "classes": [cls],
+        "figures": [
+            (quality_table, [dataset], [table, method]),
+            (copy_figure, [dataset], [copies, copies_text]),
+            (sweep_figure, [dataset], [sweep, sweep_text]),
+        ],
+    }
+
+
+def picked(evt: gr.SelectData):
+    """The generated image a visitor clicked, for the inspection row."""
+    value = evt.value or {}
+    image = value.get("image", value) if isinstance(value, dict) else value
+    return image.get("path") if isinstance(image, dict) else image
