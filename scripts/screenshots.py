@@ -36,6 +36,14 @@ def wait_idle(page: Page, timeout_s: float = 60) -> None:
         page.wait_for_timeout(200)
 
 
+def wait_until(condition, timeout_s: float = 60) -> None:
+    end = time.time() + timeout_s
+    while not condition():
+        if time.time() > end:
+            raise TimeoutError(f"gave up waiting after {timeout_s} s")
+        time.sleep(0.1)
+
+
 def choose_dataset(page: Page, title: str) -> None:
     box = page.get_by_label("Dataset (for the whole page)")
     box.click()
@@ -69,6 +77,25 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     visible_button(page, "Denoise").click()
     wait_idle(page, 120)
     shots.append(out / f"{key}-diffusion.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    page.get_by_role("tab", name="Compare").click()
+    visible_button(page, "Compare").click()
+    wait_idle(page, 120)
+    before = page.locator("#nearest-text").inner_text()
+    page.locator("#compare-gan img").first.click()  # look at one image closely
+    wait_until(lambda: page.locator("#nearest-text").inner_text() not in (before, ""))
+    wait_idle(page)
+    shots.append(out / f"{key}-compare.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    page.get_by_role("tab", name="Latent space").click()
+    the_map = page.locator(".block").filter(has_text="Latent map — click to decode").filter(visible=True)
+    box = the_map.locator("img").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6)
+    page.get_by_text("Decoded (").filter(visible=True).wait_for()
+    wait_idle(page)
+    shots.append(out / f"{key}-latent.png")
     page.screenshot(path=shots[-1], full_page=True)
     return shots
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+import shutil
 import struct
 from pathlib import Path
 
@@ -130,6 +131,17 @@ def tiny_weights(tmp_path_factory, data_root) -> Path:
                                    "--sweep-steps", '{"ddpm": [2, 3], "ddim": [2]}', "--batch-size", "10",
                                    "--weights", str(root)]) == 0  # fmt: skip
     weights.clear_cache()
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_both(tiny_weights, tmp_path_factory) -> Path:
+    """The tiny weights for "mnist" and, copied, for "fashion" (same image shape and class count),
+    so that a test can switch the page's dataset."""
+    root = tmp_path_factory.mktemp("weights-both")
+    shutil.copytree(tiny_weights / "mnist", root / "mnist")
+    shutil.copytree(tiny_weights / "mnist", root / "fashion")
+    weights.write_manifest(root)
     return root
 
 

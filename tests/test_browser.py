@@ -26,13 +26,13 @@ playwright = pytest.importorskip("playwright.sync_api")
 if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
 
-from scripts.screenshots import CHROMIUM_ARGS, visible_button, wait_idle  # noqa: E402
+from scripts.screenshots import CHROMIUM_ARGS, choose_dataset, tour, visible_button, wait_idle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_weights):
+def app_url(tiny_weights_both):
     old = os.environ.get(weights.WEIGHTS_ENV)
-    os.environ[weights.WEIGHTS_ENV] = str(tiny_weights)
+    os.environ[weights.WEIGHTS_ENV] = str(tiny_weights_both)
     weights.clear_cache()
     latent_tab.clear_cache()
     demo = build_app()
@@ -134,6 +134,31 @@ def test_latent_map_click_decodes(page):
     wait_idle(page)
     page.get_by_text("Decoded (").filter(visible=True).wait_for()
     shot(page, "latent-click")
+
+
+def test_compare_then_look_at_one_image(page):
+    page.get_by_role("tab", name="Compare").click()
+    visible_button(page, "Compare").click()
+    page.get_by_text("Measured now, on this machine").filter(visible=True).wait_for()
+    wait_idle(page)
+    shot(page, "compare-grids")
+    assert page.locator("#compare-diffusion img").count() == 8
+    page.locator("#compare-vae img").nth(2).click()
+    page.locator("#nearest-text").get_by_text("nearest of").wait_for()
+    wait_idle(page)
+    assert page.locator("#nearest img").count() == 6
+    assert "distance" in page.locator("#nearest").inner_text()
+    shot(page, "compare")
+
+
+def test_every_tab_on_the_other_dataset(page):
+    shots = tour(page, ARTIFACTS, "Fashion-MNIST", "fashion")
+    assert len(shots) == 5 and all(s.stat().st_size > 10_000 for s in shots)
+    page.get_by_role("tab", name="GAN").click()
+    page.get_by_label("Class", exact=True).filter(visible=True).first.click()
+    assert page.get_by_role("option", name="Ankle boot", exact=True).count() == 1
+    page.keyboard.press("Escape")
+    choose_dataset(page, "MNIST")
 
 
 def test_no_console_errors_and_no_other_hosts(page):

@@ -160,7 +160,7 @@ def sweep_figure(dataset: str) -> tuple:
     series[f"real data ({s['n']} images)"] = ([min(min(x) for x, _ in series.values()),
                                                max(max(x) for x, _ in series.values())], [s["floor_fid"]] * 2)  # fmt: skip
     image = plots.line_plot(series, "Diffusion: quality against cost", "network evaluations per image", "FID",
-                            logx=True, logy=True, markers=True)  # fmt: skip
+                            logx=True, logy=all(y > 0 for _, ys in series.values() for y in ys), markers=True)  # fmt: skip
     rows = "\n".join(
         f"| {p['scheduler']} | {p['steps']} | {p['nfe']} | {p['fid']:.1f} | {p['class_accuracy']:.1%} | {p['ms_per_image']:.0f} |"
         for p in s["points"]
@@ -227,7 +227,8 @@ def build(dataset: gr.Dropdown) -> dict:
     go = gr.Button("Compare", variant="primary")
     with gr.Row():
         grids = [
-            gr.Gallery(label=title, columns=4, height="auto", object_fit="contain") for title in FAMILY_TITLES.values()
+            gr.Gallery(label=title, columns=4, height="auto", object_fit="contain", allow_preview=False, elem_id=f"compare-{fam}")
+            for fam, title in FAMILY_TITLES.items()
         ]
     cost = gr.Markdown()
     go.click(compare, [dataset, cls, n, seed], [*grids, cost], api_name="compare")
@@ -243,8 +244,10 @@ def build(dataset: gr.Dropdown) -> dict:
         with gr.Column(scale=1):
             verdict = gr.Label(label="The classifier's verdict", num_top_classes=3)
         with gr.Column(scale=2):
-            near = gr.Gallery(label="Nearest training images", columns=6, height="auto", object_fit="contain")
-            near_text = gr.Markdown()
+            near = gr.Gallery(
+                label="Nearest training images", columns=6, height="auto", object_fit="contain", elem_id="nearest"
+            )
+            near_text = gr.Markdown(elem_id="nearest-text")
     for g in grids:
         g.select(picked, None, probe, api_name=False).then(classify, [dataset, probe], verdict, api_name=False).then(
             nearest_training, [dataset, probe, k, space], [near, near_text], api_name=False
