@@ -95,6 +95,15 @@ def histogram(values: torch.Tensor, edges: list[float] = NEAREST_EDGES) -> dict[
     return {"edges": list(edges), "counts": torch.bincount(idx, minlength=len(edges) - 1).tolist()}
 
 
+def provenance(metrics: dict) -> list[tuple[str, str, list[str]]]:
+    """(when, command, what) for each run that measured part of a metrics.json: the floor and the
+    classifier come from its latest run; each family says which run measured it."""
+    runs: dict[tuple[str, str], list[str]] = {(metrics["measured"], metrics["command"]): ["floor", "classifier"]}
+    for fam, r in metrics.get("families", {}).items():
+        runs.setdefault((r.get("measured", metrics["measured"]), r.get("command", metrics["command"])), []).append(fam)
+    return [(when, command, what) for (when, command), what in runs.items()]
+
+
 def hardware() -> dict:
     """The machine a figure was measured on."""
     cpu = platform.processor()

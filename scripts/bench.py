@@ -3,7 +3,9 @@
     python scripts/bench.py --dataset mnist --repeat 5
 
 Prints the median and worst milliseconds per action, and for diffusion the time to the first
-streamed frame. Machines are shared and noisy: compare figures from one run, not across runs.
+streamed frame. A latent-map click is timed as the app runs it: the clicked pixel to map
+coordinates, the decode, and the map redrawn with the point marked. Machines are shared and
+noisy: compare figures from one run, not across runs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playground.ui import diffusion_tab, gan_tab, vae_tab  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from playground import weights  # noqa: E402
+from playground.images import to_pil  # noqa: E402
+from playground.ui import compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab  # noqa: E402
 
 
 def clock(fn, *args) -> float:
@@ -57,6 +63,21 @@ def main(argv=None) -> int:
         "diffusion_sample whole run (8 images, ddpm, 50 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, 2.0),
         "diffusion_sample whole run (8 images, dpm++, 20 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "dpm++", 20, 2.0),
     }  # fmt: skip
+    for fam in ("gan", "vae", "diffusion"):
+        latent_tab.latent_map(d, fam)  # the map is drawn when the tab opens, before any click
+        _, axes = latent_tab.plain_map(d, fam)
+        click = SimpleNamespace(index=[round(axes.left + axes.width * 0.4), round(axes.top + axes.height * 0.6)])
+        actions[f"latent map click -> decoded image ({fam})"] = (clock, latent_tab.on_map_select, d, fam, click)
+    probe = to_pil(weights.load_examples(d)[0][0], 4)
+    actions.update({
+        "latent_interpolate (vae, 8 steps, slerp)": (clock, latent_tab.latent_interpolate, d, "vae", "seed", 1, "seed", 2, 8, "slerp"),
+        "same_seed": (clock, latent_tab.same_seed, d, "any", 0),
+        "encode_three_ways (test image)": (clock, latent_tab.encode_three_ways, d, "test image", None, 0),
+        "compare (8 images per family)": (clock, compare_tab.compare, d, "any", 8, 0),
+        "classify (one image)": (clock, compare_tab.classify, d, probe),
+        "nearest_training (pixels, 6)": (clock, compare_tab.nearest_training, d, probe, 6, "pixels"),
+        "nearest_training (classifier features, 6)": (clock, compare_tab.nearest_training, d, probe, 6, "classifier features"),
+    })  # fmt: skip
     print(f"dataset {d}, torch threads {torch.get_num_threads()}, {args.repeat} repeats after one warm-up")
     print(f"{'action':<58} {'median ms':>10} {'worst ms':>10}")
     for name, (how, fn, *fargs) in actions.items():

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playground.data import DATASETS  # noqa: E402
+from playground.metrics import provenance  # noqa: E402
 
 START, END = "<!-- metrics-table -->", "<!-- /metrics-table -->"
 
@@ -33,7 +34,10 @@ def table(weights_root: Path) -> str:
         lines += [
             f"**{info.title}** — classifier test accuracy {100 * m['classifier']['test_accuracy']:.2f} % "
             f"({m['classifier']['n']} test images); real-data FID floor {real['fid']:.2f} "
-            f"({real['method']}). Measured {m['measured']} with `{m['command']}`.",
+            f"({real['method']}). "
+            + " ".join(
+                f"Measured {when} with `{command}`: {', '.join(what)}." for when, command, what in provenance(m)
+            ),
             "",
             "| family | FID (× floor) | class accuracy | precision | recall | unconditional classes (min–max) "
             "| nearest-train L2 (median) | ms / image | NFE | parameters | size |",
@@ -54,8 +58,8 @@ def table(weights_root: Path) -> str:
                 "",
                 f"{fam0['n']} class-conditional samples per family ({fam0['samples']}), seed {fam0['seed']}; "
                 f"samplers — {samplers}. FID, precision and recall (k = {fam0['k']}) in the feature space of "
-                f"the {m['feature_extractor']}. Unconditional classes: how the classifier labels "
-                f"{fam0['unconditional_n']} unconditional samples. Speed: {fam0['ms_method']}.",
+                f"the {m['feature_extractor']}. Unconditional classes: how the classifier labels each family's "
+                f"unconditional samples. Speed: {fam0['ms_method']}.",
                 "",
             ]
     return "\n".join(lines).strip() or "No model has been measured yet: run `python scripts/evaluate.py`."

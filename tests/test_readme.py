@@ -63,3 +63,11 @@ def test_metrics_table_is_generated_from_metrics_json():
         [sys.executable, str(ROOT / "scripts" / "metrics_table.py"), "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_readme_lists_every_api_endpoint(use_weights):
+    from playground.ui import build_app
+
+    served = {f.api_name for f in build_app().fns.values() if f.api_name and not f.api_name.startswith("false")}
+    listed = set(re.findall(r"`(\w+)`", README.split("Every action is also an API endpoint:")[1].split("```")[0]))
+    assert served == listed

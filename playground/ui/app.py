@@ -80,7 +80,11 @@ def shown_on_load(fn, outputs: list):
     return quiet
 
 
-def launch(demo: gr.Blocks, **kw) -> None:
+CONCURRENCY = 2  # requests computed at once: two CPU cores; more would only share them
+MAX_QUEUE = 64  # waiting requests beyond this are turned away at once with "the queue is full"
+
+
+def launch(demo: gr.Blocks, concurrency: int = CONCURRENCY, max_queue: int = MAX_QUEUE, **kw) -> None:
     """Queue and launch with the page's theme (Gradio 6 takes theme and css at launch)."""
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     demo.launch(theme=THEME, css=CSS, **kw)

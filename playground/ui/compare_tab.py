@@ -11,6 +11,7 @@ import torch
 
 from playground import neighbours, plots, weights
 from playground.images import image_to_tensor
+from playground.metrics import provenance
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS
 from playground.ui import common
@@ -213,12 +214,10 @@ def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
 
 def _when(m: dict) -> str:
     """When and by which command each figure was measured (families may come from separate runs)."""
-    runs: dict[tuple[str, str], list[str]] = {(m["measured"], m["command"]): ["the floor and the classifier"]}
-    for fam, f in m["families"].items():
-        runs.setdefault((f.get("measured", m["measured"]), f.get("command", m["command"])), []).append(
-            FAMILY_TITLES.get(fam, fam)
-        )
-    return " ".join(f"{', '.join(who).capitalize()}: measured {when} by `{cmd}`." for (when, cmd), who in runs.items())
+    return " ".join(
+        f"Measured {when} by `{command}`: {', '.join(FAMILY_TITLES.get(w, w) for w in what)}."
+        for when, command, what in provenance(m)
+    )
 
 
 def build(dataset: gr.Dropdown) -> dict:
@@ -227,7 +226,14 @@ def build(dataset: gr.Dropdown) -> dict:
     go = gr.Button("Compare", variant="primary")
     with gr.Row():
         grids = [
-            gr.Gallery(label=title, columns=4, height="auto", object_fit="contain", allow_preview=False, elem_id=f"compare-{fam}")
+            gr.Gallery(
+                label=title,
+                columns=4,
+                height="auto",
+                object_fit="contain",
+                allow_preview=False,
+                elem_id=f"compare-{fam}",
+            )
             for fam, title in FAMILY_TITLES.items()
         ]
     cost = gr.Markdown()

@@ -32,12 +32,14 @@ def _diffusion_decoder() -> dict:
 _lock = threading.Lock()
 _maps: dict[tuple[str, str], LatentMap] = {}
 _image_maps: dict[str, dict] = {}
+_plain_maps: dict[tuple[str, str], tuple[Image.Image, object]] = {}
 
 
 def clear_cache() -> None:
     with _lock:
         _maps.clear()
         _image_maps.clear()
+        _plain_maps.clear()
 
 
 def _family(family) -> str:
@@ -92,10 +94,18 @@ def draw_map(dataset: str, family: str, marks=(), path=None) -> tuple[Image.Imag
     return plots.latent_map(m.points, m.labels, info.class_names, m.extent, title, marks, path)
 
 
+def plain_map(dataset: str, family: str) -> tuple[Image.Image, object]:
+    """The map without marks, and its axes (drawn once, then cached: a click needs only the axes)."""
+    key = (dataset, family)
+    if key not in _plain_maps:  # two threads may both draw it once; the result is the same
+        _plain_maps[key] = draw_map(dataset, family)
+    return _plain_maps[key]
+
+
 def latent_map(dataset: str, family: str) -> tuple[Image.Image, str]:
     """The family's latent map, points coloured by class, and what it shows."""
     m, how = get_map(dataset, family)
-    image, _ = draw_map(dataset, family)
+    image, _ = plain_map(dataset, family)
     agree = neighbour_agreement(m)
     info = common.dataset_info(dataset)
     text = (
@@ -126,7 +136,7 @@ def latent_decode_point(family: str, dataset: str, x: float, y: float) -> tuple[
 
 def on_map_select(dataset: str, family: str, evt: gr.SelectData):
     """A click on the map image: pixel → map coordinates → decode."""
-    _, axes = draw_map(dataset, family)
+    _, axes = plain_map(dataset, family)
     px, py = evt.index
     if not axes.contains(px, py):
         raise gr.Error("Click inside the map's axes.")

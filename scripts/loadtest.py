@@ -1,0 +1,184 @@
+"""Many visitors at once: N concurrent gradio_client users over a mix of endpoints for T seconds.
+
+    python scripts/loadtest.py --users 50 --seconds 60                 # launches the app itself
+    python scripts/loadtest.py --url http://127.0.0.1:7860 --server-pid 1234 --users 10
+
+Each user opens its own client and calls, in a loop, a random endpoint of the mix (a GAN grid,
+VAE samples, a latent-map decode, the diffusion forward process, a classification, a short
+diffusion run). Prints the success rate, p50/p95 latency per endpoint, what went wrong, and the
+server's resident memory before and after. A request the full queue turns away counts as
+"rejected", not as a failure: that is the app protecting itself, and the visitor is told so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gradio_client import Client  # noqa: E402
+
+
+def mix(dataset: str) -> dict[str, tuple[float, tuple]]:
+    """endpoint: (weight, arguments). Cheap clicks are common, diffusion rarer, as on the page."""
+    return {
+        "/gan_sample": (4, (dataset, "any", 16, 0)),
+        "/vae_sample": (3, (dataset, "any", 16, 0)),
+        "/latent_decode_point": (3, ("vae", dataset, 0.0, 0.0)),
+        "/diffusion_forward": (2, (dataset, 0, 400)),
+        "/same_seed": (1, (dataset, "any", 0)),
+        "/diffusion_sample": (1, (dataset, "any", 2, 0, "ddpm", 10, 2.0)),
+    }
+
+
+def rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def percentile(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, round(q * (len(v) - 1)))]
+
+
+def run(url: str, users: int, seconds: float, dataset: str, seed: int = 0, on_start=lambda: None) -> dict:
+    """Drive the app at `url`; return per-endpoint latencies, counts and errors. `on_start` runs
+    after the warm-up, as the load begins (the memory "before" is taken there)."""
+    endpoints = mix(dataset)
+    names, weights_ = list(endpoints), [w for w, _ in endpoints.values()]
+    lat: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, list[str]] = defaultdict(list)
+    rejected: dict[str, int] = defaultdict(int)
+    warm = Client(url, verbose=False)  # each endpoint once: models load before the clock starts
+    for name, (_, arguments) in endpoints.items():
+        list(warm.submit(*arguments, api_name=name))
+    lock = threading.Lock()
+    clock = {}
+
+    def begin() -> None:  # once every user has connected: the load starts for all at once
+        on_start()
+        clock["start"] = time.time()
+        clock["stop"] = clock["start"] + seconds
+
+    start = threading.Barrier(users + 1, action=begin)
+
+    def user(i: int) -> None:
+        rng = random.Random(seed + i)
+        try:
+            client = Client(url, verbose=False)
+        except Exception as exc:  # noqa: BLE001 — a client that cannot connect is a failure to report
+            with lock:
+                errors["connect"].append(f"{type(exc).__name__}: {exc}")
+            start.wait()
+            return
+        start.wait()
+        while time.time() < clock["stop"]:
+            name = rng.choices(names, weights_)[0]
+            t0 = time.perf_counter()
+            try:
+                if name == "/diffusion_sample":
+                    list(client.submit(*endpoints[name][1], api_name=name))
+                else:
+                    client.predict(*endpoints[name][1], api_name=name)
+                ms = (time.perf_counter() - t0) * 1000
+                with lock:
+                    lat[name].append(ms)
+            except Exception as exc:  # noqa: BLE001 — every failure is counted and reported
+                text = f"{type(exc).__name__}: {exc}"
+                with lock:
+                    if "queue is full" in text.lower():
+                        rejected[name] += 1
+                    else:
+                        errors[name].append(text)
+
+    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(users)]
+    for t in threads:
+        t.start()
+    start.wait()
+    for t in threads:
+        t.join(timeout=seconds + 300)
+    elapsed = time.time() - clock["start"]
+    done = sum(len(v) for v in lat.values())
+    failed = sum(len(v) for v in errors.values())
+    return {
+        "users": users,
+        "seconds": round(elapsed, 1),
+        "requests": done + failed + sum(rejected.values()),
+        "succeeded": done,
+        "failed": failed,
+        "rejected_queue_full": sum(rejected.values()),
+        "success_rate": done / max(done + failed, 1),
+        "throughput_per_s": done / elapsed,
+        "endpoints": {
+            n: {"n": len(v), "p50_ms": statistics.median(v), "p95_ms": percentile(v, 0.95)}
+            for n, v in sorted(lat.items())
+        },
+        "errors": {n: sorted(set(v))[:5] for n, v in errors.items()},
+        "still_running": sum(t.is_alive() for t in threads),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--url", help="a running app; without it the app is launched in this process")
+    p.add_argument("--server-pid", type=int, help="with --url: the server's process, for its memory")
+    p.add_argument("--users", type=int, default=10)
+    p.add_argument("--seconds", type=float, default=15)
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    demo = None
+    if args.url:
+        url, pid = args.url, args.server_pid
+    else:
+        from playground.ui import build_app
+        from playground.ui.app import launch
+
+        demo = build_app()
+        launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        url, pid = demo.local_url, os.getpid()
+    memory = {}
+    try:
+        result = run(url, args.users, args.seconds, args.dataset, on_start=lambda: memory.update(before=rss_mb(pid)))
+    finally:
+        memory["after"] = rss_mb(pid)
+        if demo is not None:
+            demo.close()
+    result["server_rss_mb"] = memory
+    before, after = memory.get("before"), memory.get("after")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['users']} users for {result['seconds']} s against {url}")
+        print(
+            f"requests {result['requests']}: {result['succeeded']} ok, {result['failed']} failed, "
+            f"{result['rejected_queue_full']} turned away (queue full); success rate {result['success_rate']:.1%}; "
+            f"{result['throughput_per_s']:.1f} answers/s"
+        )
+        print(f"{'endpoint':<24} {'n':>6} {'p50 ms':>9} {'p95 ms':>9}")
+        for name, e in result["endpoints"].items():
+            print(f"{name:<24} {e['n']:>6} {e['p50_ms']:>9.0f} {e['p95_ms']:>9.0f}")
+        for name, errs in result["errors"].items():
+            print(f"errors in {name}: {errs}")
+        if before is not None:
+            print(f"server memory (RSS): {before:.0f} MB before, {after:.0f} MB after")
+    return 0 if result["failed"] == 0 and result["still_running"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
