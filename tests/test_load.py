@@ -47,7 +47,7 @@ def test_a_full_queue_turns_requests_away_with_a_message(use_weights):
         def visitor():
             try:
                 list(Client(demo.local_url, verbose=False).submit(
-                    "mnist", "any", 16, 0, "ddpm", 400, 2.0, api_name="/diffusion_sample"))  # fmt: skip
+                    "mnist", "any", 8, 0, "ddpm", 100, 2.0, api_name="/diffusion_sample"))  # fmt: skip
                 result = "ok"
             except Exception as exc:  # noqa: BLE001
                 result = str(exc)
