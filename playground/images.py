@@ -29,6 +29,9 @@ def grid(images: torch.Tensor, nrow: int = 10, padding: int = 2, scale: int = 1)
     return to_pil(g, scale)
 
 
+MAX_PIXELS = 4096 * 4096  # larger uploads are refused, not resized for minutes
+
+
 def _to_array(value) -> np.ndarray | None:
     """A drawing as Gradio hands it over (editor dict, array, PIL image or path) → float array."""
     if isinstance(value, dict):  # gr.Sketchpad / gr.ImageEditor: {"background", "layers", "composite"}
@@ -39,9 +42,12 @@ def _to_array(value) -> np.ndarray | None:
         value = Image.open(value)
     if isinstance(value, Image.Image):
         value = np.asarray(value.convert("RGBA") if value.mode in ("P", "LA", "RGBA") else value.convert("RGB"))
-    a = np.asarray(value, dtype=np.float64)
+    a = np.asarray(value)
     if a.ndim not in (2, 3) or a.size == 0 or a.shape[0] < 2 or a.shape[1] < 2:
         raise ValueError(f"expected an image, got an array of shape {a.shape}")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise ValueError(f"the image is too large ({a.shape[1]} × {a.shape[0]} pixels; at most 4096 × 4096)")
+    a = a.astype(np.float64)
     if not np.isfinite(a).all():
         raise ValueError("the image contains NaN or infinite values")
     return a / 255.0 if a.max() > 1.0 else a
@@ -80,9 +86,6 @@ def drawing_to_tensor(value, channels: int = 1, size: int = 28, fit: int = 20) -
     return t.repeat(1, channels, 1, 1)
 
 
-MAX_PIXELS = 4096 * 4096  # larger uploads are refused, not resized for minutes
-
-
 def image_to_tensor(value, channels: int = 1, size: int = 28) -> torch.Tensor | None:
     """Any image (upload, array, path) as (1, channels, size, size) in [0, 1], resized whole
     (box filter: an image shown enlarged with sharp pixels comes back exactly). A grey dataset's
@@ -90,8 +93,6 @@ def image_to_tensor(value, channels: int = 1, size: int = 28) -> torch.Tensor | 
     a = _to_array(value)
     if a is None:
         return None
-    if a.shape[0] * a.shape[1] > MAX_PIXELS:
-        raise ValueError(f"the image is too large ({a.shape[1]} × {a.shape[0]} pixels; at most 4096 × 4096)")
     if a.ndim == 3 and a.shape[2] == 4:  # over white, through the alpha channel (then inverted if grey)
         a = a[..., :3] * a[..., 3:] + (1 - a[..., 3:])
     if a.ndim == 3 and a.shape[2] == 1:

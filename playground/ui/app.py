@@ -87,4 +87,7 @@ MAX_QUEUE = 64  # waiting requests beyond this are turned away at once with "the
 def launch(demo: gr.Blocks, concurrency: int = CONCURRENCY, max_queue: int = MAX_QUEUE, **kw) -> None:
     """Queue and launch with the page's theme (Gradio 6 takes theme and css at launch)."""
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
+    # show_error: a request Gradio itself refuses (a word where a number belongs, a file that is
+    # not an image) says why, instead of a bare "error"; our own messages are gr.Error already.
+    kw.setdefault("show_error", True)
     demo.launch(theme=THEME, css=CSS, **kw)

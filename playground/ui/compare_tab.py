@@ -78,8 +78,8 @@ def probe_image(dataset: str, image) -> torch.Tensor:
     info = common.dataset_info(dataset)
     try:
         x = image_to_tensor(image, info.channels, info.image_size)
-    except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+    except (ValueError, OSError) as exc:
+        raise gr.Error(f"could not read the image: {exc}") from None
     if x is None:
         raise gr.Error("no image: generate some and click one, or upload an image")
     return x
