@@ -85,19 +85,14 @@ def main(argv=None) -> int:
         return sweep(args, root, classifier, train_x, test_x)
     g = torch.Generator().manual_seed(args.seed)
     feats = {"test": classifier.features(test_x), "train": classifier.features(train_x)}
-    fid = make_fid(classifier)
-    for b in test_x.split(1000):
-        fid.update(b, real=True)
+    fid = fid_against(classifier, test_x)
 
     extractor = (
         f"penultimate layer ({classifier.config.feature_dim}-d) of weights/{args.dataset}/classifier; "
         f"real set: the {len(test_x)} test images"
     )
     results = {
-        "dataset": args.dataset,
-        "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": args.command,
-        "hardware": hardware(),
+        **run_fields(args),
         "feature_extractor": extractor,
         "classifier": {
             "test_accuracy": (classifier.predict_proba(test_x).argmax(1) == test_y).float().mean().item(),
@@ -203,6 +198,24 @@ def main(argv=None) -> int:
     return 0
 
 
+def run_fields(args) -> dict:
+    """What every result file says of the run that wrote it."""
+    return {
+        "dataset": args.dataset,
+        "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": args.command,
+        "hardware": hardware(),
+    }
+
+
+def fid_against(classifier, test_x: torch.Tensor):
+    """The FID metric with the test images already in it as the real set."""
+    fid = make_fid(classifier)
+    for b in test_x.split(1000):
+        fid.update(b, real=True)
+    return fid
+
+
 def update_manifest(out: Path) -> None:
     """Keep the sha256 manifest whole when <weights>/<dataset>/<file> changes."""
     root = out.resolve().parent.parent
@@ -221,17 +234,12 @@ def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Ten
         print(f"error: {exc}", file=sys.stderr)
         return 2
     t_start = time.time()
-    fid = make_fid(classifier)
-    for b in test_x.split(1000):
-        fid.update(b, real=True)
+    fid = fid_against(classifier, test_x)
     n = args.sweep_n
     subset = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(args.seed))[:n]
     labels = torch.arange(info.num_classes).repeat(n // info.num_classes + 1)[:n]
     results = {
-        "dataset": args.dataset,
-        "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": args.command,
-        "hardware": hardware(),
+        **run_fields(args),
         "n": n,
         "seed": args.seed,
         "guidance_scale": args.guidance_scale,

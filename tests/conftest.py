@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pickle
@@ -143,6 +144,31 @@ def tiny_weights_both(tiny_weights, tmp_path_factory) -> Path:
     shutil.copytree(tiny_weights / "mnist", root / "fashion")
     weights.write_manifest(root)
     return root
+
+
+@contextlib.contextmanager
+def served_app(weights_root: Path):
+    """The app launched on `weights_root` (for a module of tests); the environment and the caches
+    are restored afterwards. Yields the launched Blocks (its `local_url` is the address)."""
+    from playground.ui import build_app, latent_tab
+    from playground.ui.app import launch
+
+    old = os.environ.get(weights.WEIGHTS_ENV)
+    os.environ[weights.WEIGHTS_ENV] = str(weights_root)
+    weights.clear_cache()
+    latent_tab.clear_cache()
+    demo = build_app()
+    launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo
+    finally:
+        demo.close()
+        if old is None:
+            os.environ.pop(weights.WEIGHTS_ENV, None)
+        else:
+            os.environ[weights.WEIGHTS_ENV] = old
+        weights.clear_cache()
+        latent_tab.clear_cache()
 
 
 @pytest.fixture

@@ -6,38 +6,22 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 
 import httpx
 import numpy as np
 import pytest
+from conftest import served_app
 from gradio_client import Client, handle_file
 from PIL import Image
-
-from playground import weights
-from playground.ui import build_app, latent_tab
-from playground.ui.app import launch
 
 NAN, INF = math.nan, math.inf
 
 
 @pytest.fixture(scope="module")
-def client(tiny_weights, tmp_path_factory):
-    old = os.environ.get(weights.WEIGHTS_ENV)
-    os.environ[weights.WEIGHTS_ENV] = str(tiny_weights)
-    weights.clear_cache()
-    latent_tab.clear_cache()
-    demo = build_app()
-    launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    yield Client(demo.local_url, verbose=False)
-    demo.close()
-    if old is None:
-        os.environ.pop(weights.WEIGHTS_ENV, None)
-    else:
-        os.environ[weights.WEIGHTS_ENV] = old
-    weights.clear_cache()
-    latent_tab.clear_cache()
+def client(tiny_weights):
+    with served_app(tiny_weights) as demo:
+        yield Client(demo.local_url, verbose=False)
 
 
 @pytest.fixture(scope="module")

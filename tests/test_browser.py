@@ -13,11 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import ROOT
-
-from playground import weights
-from playground.ui import build_app, latent_tab
-from playground.ui.app import launch
+from conftest import ROOT, served_app
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
@@ -31,20 +27,8 @@ from scripts.screenshots import CHROMIUM_ARGS, choose_dataset, tour, visible_but
 
 @pytest.fixture(scope="module")
 def app_url(tiny_weights_both):
-    old = os.environ.get(weights.WEIGHTS_ENV)
-    os.environ[weights.WEIGHTS_ENV] = str(tiny_weights_both)
-    weights.clear_cache()
-    latent_tab.clear_cache()
-    demo = build_app()
-    launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    yield demo.local_url
-    demo.close()
-    if old is None:
-        os.environ.pop(weights.WEIGHTS_ENV, None)
-    else:
-        os.environ[weights.WEIGHTS_ENV] = old
-    weights.clear_cache()
-    latent_tab.clear_cache()
+    with served_app(tiny_weights_both) as demo:
+        yield demo.local_url
 
 
 @pytest.fixture(scope="module")
