@@ -14,7 +14,7 @@ from playground import neighbours, weights
 from playground.data import get_info
 
 SHIPPED = ROOT / "weights"
-REQUIRED = ["mnist"]  # datasets the product must ship
+REQUIRED = ["mnist", "fashion"]  # datasets the product must ship
 DATASETS = sorted(set(REQUIRED) | set(weights.available(SHIPPED)))
 N_PER_CLASS = 20  # 200 samples per family: enough to check the claim, fast on two cores
 
