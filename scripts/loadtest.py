@@ -8,8 +8,8 @@ VAE samples, a latent-map decode, the diffusion forward process, a classificatio
 diffusion run). Prints the success rate, p50/p95 latency per endpoint, what went wrong, and the
 server's resident memory before and after. A request the full queue turns away counts as
 "rejected", not as a failure: that is the app protecting itself, and the visitor is told so.
-The users do not download the images they are sent (a browser fetches them separately, in
-parallel): the figures are the server's answer times.
+The users download the images they are sent, one by one, in this process: the figures are
+upper bounds of what a browser (which fetches them in parallel) would see.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def run(url: str, users: int, seconds: float, dataset: str, seed: int = 0, on_st
     lat: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, list[str]] = defaultdict(list)
     rejected: dict[str, int] = defaultdict(int)
-    warm = Client(url, verbose=False, download_files=False)  # each endpoint once: models load before the clock starts
+    warm = Client(url, verbose=False)  # each endpoint once: models load before the clock starts
     for name, (_, arguments) in endpoints.items():
         list(warm.submit(*arguments, api_name=name))
     lock = threading.Lock()
@@ -82,7 +82,7 @@ def run(url: str, users: int, seconds: float, dataset: str, seed: int = 0, on_st
     def user(i: int) -> None:
         rng = random.Random(seed + i)
         try:
-            client = Client(url, verbose=False, download_files=False)
+            client = Client(url, verbose=False)
         except Exception as exc:  # noqa: BLE001 — a client that cannot connect is a failure to report
             with lock:
                 errors["connect"].append(f"{type(exc).__name__}: {exc}")
