@@ -50,7 +50,10 @@ def _to_array(value) -> np.ndarray | None:
     a = a.astype(np.float64)
     if not np.isfinite(a).all():
         raise ValueError("the image contains NaN or infinite values")
-    return a / 255.0 if a.max() > 1.0 else a
+    a = a / 255.0 if a.max() > 1.0 else a
+    if a.ndim == 3 and a.shape[2] == 4:  # composite over white, through the alpha channel
+        a = a[..., :3] * a[..., 3:] + (1 - a[..., 3:])
+    return a
 
 
 def drawing_to_tensor(value, channels: int = 1, size: int = 28, fit: int = 20) -> torch.Tensor | None:
@@ -60,9 +63,6 @@ def drawing_to_tensor(value, channels: int = 1, size: int = 28, fit: int = 20) -
     a = _to_array(value)
     if a is None:
         return None
-    if a.ndim == 3 and a.shape[2] == 4:  # composite over white, through the alpha channel
-        alpha = a[..., 3:]
-        a = a[..., :3] * alpha + (1 - alpha)
     grey = a.mean(axis=2) if a.ndim == 3 else a
     ink = 1 - grey if np.median(grey) > 0.5 else grey  # dark strokes on paper, or light on black
     ink = np.clip(ink, 0, 1)
@@ -93,8 +93,6 @@ def image_to_tensor(value, channels: int = 1, size: int = 28) -> torch.Tensor | 
     a = _to_array(value)
     if a is None:
         return None
-    if a.ndim == 3 and a.shape[2] == 4:  # over white, through the alpha channel (then inverted if grey)
-        a = a[..., :3] * a[..., 3:] + (1 - a[..., 3:])
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if channels == 1:
