@@ -59,6 +59,57 @@ def line_plot(
         return _render(fig)
 
 
+LINE_AXES = (0.13, 0.17, 0.83, 0.72)  # left, bottom, width, height: fixed, so x converts to a pixel
+
+
+def line_plot_fixed(
+    series: dict[str, tuple[list[float], list[float]]],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    size: tuple[float, float] = (5.5, 3.0),
+):
+    """A line plot on fixed axes, to be drawn once and marked many times (`mark_x`): returns the
+    image and a function from a data x to (pixel column, top row, bottom row) of the axes."""
+    with _lock:
+        fig = plt.figure(figsize=size, dpi=100)
+        ax = fig.add_axes(LINE_AXES)
+        for i, (name, (x, y)) in enumerate(series.items()):
+            ax.plot(x, y, "-", label=name, color=COLORS[i % len(COLORS)], linewidth=1.6)
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=8)
+        w, h = fig.get_size_inches() * fig.dpi
+        (x0, x1), (left, bottom, width, height) = ax.get_xlim(), LINE_AXES
+        top_px, bottom_px = (1 - bottom - height) * h, (1 - bottom) * h
+
+        def where(x: float) -> tuple[float, float, float]:
+            return (left + width * (x - x0) / (x1 - x0)) * w, top_px, bottom_px
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)  # no tight bbox: the axes must stay where `where` says
+        plt.close(fig)
+        buf.seek(0)
+        return Image.open(buf).convert("RGB"), where
+
+
+def mark_x(image: Image.Image, where, x: float, dash: int = 5) -> Image.Image:
+    """A copy of a `line_plot_fixed` image with a dashed vertical line at data x."""
+    from PIL import ImageDraw
+
+    out = image.copy()
+    px, top, bottom = where(x)
+    draw = ImageDraw.Draw(out)
+    y = top
+    while y < bottom:
+        draw.line([(px, y), (px, min(y + dash, bottom))], fill="#111827", width=1)
+        y += 2 * dash
+    return out
+
+
 def mean_spread_plot(mean: np.ndarray, std: np.ndarray, title: str = "") -> Image.Image:
     """Each latent dimension's mean with a bar of ±1 standard deviation (q(z|x) of a VAE)."""
     with _lock:

@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playground import weights  # noqa: E402
 from playground.data import get_info  # noqa: E402
 from playground.models import make_generator  # noqa: E402
-
-INVERSION_STEPS = 50
+from playground.models.diffusion import INVERSION_STEPS  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,9 +1,11 @@
-"""Many visitors at once: scripts/loadtest.py, small."""
+"""Many visitors at once (scripts/loadtest.py, small) and a full queue turning requests away."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 
+import httpx
 from conftest import ROOT
 
 from playground.ui import build_app
@@ -35,3 +37,32 @@ def test_ten_users_for_fifteen_seconds(use_weights, capsys):
         result["succeeded"] >= 10 and len(result["endpoints"]) >= 3
     )  # every user answered (a shared CPU: no speed bar)
     assert memory["after"] - memory["before"] < 300, memory  # MB: no unbounded growth under load
+
+
+def test_a_full_queue_turns_requests_away_with_a_message(use_weights):
+    """One worker and room for one waiting job: of eight quick requests for a long diffusion run,
+    some are turned away at once with HTTP 503 and "Queue is full", and every accepted one still
+    completes. Raw HTTP with timeouts, so that a regression fails instead of hanging."""
+    demo = build_app()
+    launch(demo, concurrency=1, max_queue=1, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    call = demo.local_url.rstrip("/") + "/gradio_api/call"
+    try:
+        body = json.dumps({"data": ["mnist", "any", 16, 0, "ddpm", 400, 2.0]})
+        accepted, refused = [], []
+        with httpx.Client(timeout=30) as http:
+            for _ in range(8):
+                r = http.post(f"{call}/diffusion_sample", content=body, headers={"Content-Type": "application/json"})
+                (accepted if r.status_code == 200 else refused).append(r)
+            assert accepted and refused, f"{len(accepted)} accepted, {len(refused)} refused"
+            for r in refused:
+                assert r.status_code == 503 and "queue is full" in r.text.lower(), (r.status_code, r.text)
+            for r in accepted:  # the accepted runs finish, streamed to the end
+                with http.stream("GET", f"{call}/diffusion_sample/{r.json()['event_id']}", timeout=300) as events:
+                    stream = "".join(events.iter_text())
+                assert "event: complete" in stream, stream[-500:]
+            r = http.post(f"{call}/gan_sample", json={"data": ["mnist", "any", 2, 0, 1.0]})
+            r.raise_for_status()  # still serving, and no longer full
+            with http.stream("GET", f"{call}/gan_sample/{r.json()['event_id']}", timeout=60) as events:
+                assert "event: complete" in "".join(events.iter_text())
+    finally:
+        demo.close()

@@ -34,6 +34,23 @@ MAX_UI_STEPS = 1000
 FRAME_SCALE = 3
 
 
+_schedule_plots: dict[int, tuple] = {}  # id of a scheduler -> (scheduler, image, where)
+
+
+def schedule_plot(model) -> tuple:
+    """The noise schedule (signal and noise weights against t), drawn once per loaded model."""
+    key = id(model.scheduler)
+    if _schedule_plots.get(key, (None,))[0] is not model.scheduler:  # two threads may both draw it
+        abar, ts = model.scheduler.alphas_cumprod, list(range(model.scheduler.config.num_train_timesteps))
+        _schedule_plots[key] = (model.scheduler, *plots.line_plot_fixed(
+            {"signal √ᾱₜ": (ts, abar.sqrt().tolist()), "noise √(1−ᾱₜ)": (ts, (1 - abar).sqrt().tolist())},
+            title=f"The noise schedule ({model.scheduler.config.beta_schedule})",
+            xlabel="timestep t",
+            ylabel="weight in xₜ",
+        ))  # fmt: skip
+    return _schedule_plots[key][1:]
+
+
 def diffusion_forward(
     dataset: str, example: float, timestep: float
 ) -> tuple[Image.Image, Image.Image, Image.Image, str]:
@@ -44,16 +61,8 @@ def diffusion_forward(
     T = model.scheduler.config.num_train_timesteps
     t = common.number(timestep, "timestep", 0, T - 1)
     noisy = model.add_noise(x, t, make_generator(0))
-    abar = model.scheduler.alphas_cumprod
-    ts = list(range(T))
-    plot = plots.line_plot(
-        {"signal √ᾱₜ": (ts, abar.sqrt().tolist()), "noise √(1−ᾱₜ)": (ts, (1 - abar).sqrt().tolist())},
-        title=f"The noise schedule ({model.scheduler.config.beta_schedule})",
-        xlabel="timestep t",
-        ylabel="weight in xₜ",
-        marker_x=t,
-    )
-    a = abar[t].item()
+    plot = plots.mark_x(*schedule_plot(model), t)
+    a = model.scheduler.alphas_cumprod[t].item()
     text = f"At t = {t}: x_t = {a**0.5:.3f} · image + {(1 - a) ** 0.5:.3f} · noise. By t = {T - 1} almost nothing of the image is left."
     return to_pil(x[0], common.IMAGE_SCALE), to_pil(noisy[0], common.IMAGE_SCALE), plot, text
 
