@@ -40,23 +40,25 @@ def line_plot(
     """One line per named series of (x, y); an optional vertical marker (e.g. the chosen epoch)."""
     with _lock:
         fig, ax = plt.subplots(figsize=size)
-        for i, (name, (x, y)) in enumerate(series.items()):
-            ax.plot(
-                x, y, "-o" if markers else "-", label=name, color=COLORS[i % len(COLORS)], linewidth=1.6, markersize=4
-            )
+        _draw_lines(ax, series, title, xlabel, ylabel, markers)
         if logx:
             ax.set_xscale("log")
         if marker_x is not None:
             ax.axvline(marker_x, color="#111827", linestyle="--", linewidth=1)
         if logy:
             ax.set_yscale("log")
-        ax.set_title(title, fontsize=11)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        if len(series) > 1:
-            ax.legend(fontsize=8)
         return _render(fig)
+
+
+def _draw_lines(ax, series: dict, title: str, xlabel: str, ylabel: str, markers: bool = False) -> None:
+    for i, (name, (x, y)) in enumerate(series.items()):
+        ax.plot(x, y, "-o" if markers else "-", label=name, color=COLORS[i % len(COLORS)], linewidth=1.6, markersize=4)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
 
 
 LINE_AXES = (0.13, 0.17, 0.83, 0.72)  # left, bottom, width, height: fixed, so x converts to a pixel
@@ -74,14 +76,7 @@ def line_plot_fixed(
     with _lock:
         fig = plt.figure(figsize=size, dpi=100)
         ax = fig.add_axes(LINE_AXES)
-        for i, (name, (x, y)) in enumerate(series.items()):
-            ax.plot(x, y, "-", label=name, color=COLORS[i % len(COLORS)], linewidth=1.6)
-        ax.set_title(title, fontsize=11)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        if len(series) > 1:
-            ax.legend(fontsize=8)
+        _draw_lines(ax, series, title, xlabel, ylabel)
         w, h = fig.get_size_inches() * fig.dpi
         (x0, x1), (left, bottom, width, height) = ax.get_xlim(), LINE_AXES
         top_px, bottom_px = (1 - bottom - height) * h, (1 - bottom) * h
@@ -102,6 +97,7 @@ def mark_x(image: Image.Image, where, x: float, dash: int = 5) -> Image.Image:
 
     out = image.copy()
     px, top, bottom = where(x)
+    px = round(px)
     draw = ImageDraw.Draw(out)
     y = top
     while y < bottom:

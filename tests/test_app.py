@@ -53,6 +53,11 @@ def test_vae_handlers(use_weights):
 def test_diffusion_handlers(use_weights):
     clean, noisy, plot, text = diffusion_tab.diffusion_forward("mnist", 1, 500)
     assert clean.size == noisy.size and "At t = 500" in text
+    base, where = diffusion_tab.schedule_plot(common.load("mnist", "diffusion"))  # drawn once, marked per t
+    x, top, bottom = where(500)
+    column = np.asarray(plot.convert("L"))[int(top) + 2 : int(bottom) - 2, round(x)]
+    assert (column < 80).mean() > 0.3  # the dashed marker is drawn at t = 500 ...
+    assert (np.asarray(base.convert("L"))[int(top) + 2 : int(bottom) - 2, round(x)] < 80).mean() < 0.1  # ... on a copy
     frames = list(diffusion_tab.diffusion_sample("mnist", "7", 2, 0, "ddim", 3, 2.0))
     assert len(frames) == 3  # one per step
     assert all(f[3] is None for f in frames[:-1]) and frames[-1][3].endswith(".gif")
