@@ -61,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--snapshot-steps", type=int, default=50, help="DDPM steps for the diffusion epoch grids")
     p.add_argument("--gan-ema", type=float, default=0.999, help="decay of the GAN generator's weight average")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument(
+        "--refit-regions", action="store_true", help="VAE: refit the class regions of the model in --out, no training"
+    )
     p.add_argument("--dry-run", action="store_true", help="two batches, then save and exit (for tests)")
     args = p.parse_args(argv)
     epochs, batch_size, lr = DEFAULTS[args.family]
@@ -92,6 +95,17 @@ def main(argv=None) -> int:
         return 2
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
+    if args.refit_regions:
+        if args.family != "vae":
+            print("error: --refit-regions is for the VAE", file=sys.stderr)
+            return 2
+        vae = VAE.from_pretrained(args.out)
+        vae.fit_class_regions(images, labels)
+        vae.save_pretrained(args.out)
+        if args.out.resolve().is_relative_to(weights.weights_root().resolve()):
+            weights.write_manifest()
+        print(f"refitted the class regions of the VAE in {args.out} from {len(images)} training images")
+        return 0
     overrides = json.loads(args.config)
     config = CONFIGS[args.family](
         image_channels=info.channels, image_size=info.image_size, num_classes=info.num_classes, **overrides
@@ -117,7 +131,7 @@ def main(argv=None) -> int:
         model = VAE(config)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         model, opt, loader = accelerator.prepare(model, opt, loader)
-        fixed_z = torch.randn(100, config.latent_dim, generator=fixed)
+        fixed_z = torch.randn(len(fixed_labels), config.latent_dim, generator=fixed)
     elif args.family == "diffusion":
         dm = DiffusionModel.from_config(config)
         model, noise_scheduler = dm.unet.train(), dm.scheduler
@@ -164,8 +178,11 @@ def main(argv=None) -> int:
                 "d_fake": torch.sigmoid(d_fake).mean().item(),
             }
         if args.family == "vae":
+            vae = accelerator.unwrap_model(model)
+            k = vae.config.num_classes
+            y = torch.where(torch.rand(len(y), device=y.device) < vae.config.null_class_prob, k, y)
             opt.zero_grad()
-            logits, mean, logvar = model(x)
+            logits, mean, logvar = model(x, y)
             rec, kl = VAE.loss(logits, x, mean, logvar, accelerator.unwrap_model(model).config.beta)
             accelerator.backward(rec + kl)
             opt.step()
@@ -196,7 +213,7 @@ def main(argv=None) -> int:
 
     @torch.no_grad()
     def snapshot(path: Path) -> None:
-        """The fixed-noise grid: one row per class (VAE: samples from the prior)."""
+        """The fixed-noise grid: one row per class."""
         m = accelerator.unwrap_model(model)
         if args.family == "gan":
             ema.store(m.generator.parameters())
@@ -205,7 +222,7 @@ def main(argv=None) -> int:
             ema.restore(m.generator.parameters())
             m.train()
         elif args.family == "vae":
-            imgs = m.decode(fixed_z)
+            imgs = m.decode(fixed_z, fixed_labels)
             m.train()
         elif args.family == "diffusion":
             ema.store(m.parameters())
@@ -241,6 +258,8 @@ def main(argv=None) -> int:
     elif accelerator.is_main_process:
         train_dir.mkdir(parents=True, exist_ok=True)
         (train_dir / "log.jsonl").write_text("")
+        for stale in train_dir.glob("epoch_*.png"):  # a fresh start: no grids of an earlier model
+            stale.unlink()
     gan_ema_path = args.checkpoint_dir / "generator_ema.pt"
     if args.family == "gan":
         # An EMA of the generator's weights is what ships and what the grids show: it averages out
@@ -321,9 +340,7 @@ def main(argv=None) -> int:
         DiffusionModel(m, noise_scheduler).save_pretrained(args.out)
         summary["ema_decay"] = ema.decay
     elif args.family == "vae":
-        # Fit each class's region of the latent space from the encoder means of the training set.
-        means = torch.cat([m.encode(b) for b in images.split(1000)])
-        m.fit_class_regions(means.cpu(), labels)
+        m.fit_class_regions(images.to(accelerator.device), labels.to(accelerator.device))
         m.save_pretrained(args.out)
     else:
         if args.family == "gan":

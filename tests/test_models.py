@@ -177,10 +177,20 @@ def test_gan_inversion_lowers_the_error():
     assert (m.decode(z, 1) - target).pow(2).mean() < (start - target).pow(2).mean()
 
 
-def test_vae_class_regions_are_sampled():
+def test_vae_is_class_conditional():
+    """The class goes to the decoder (and the encoder), not into z: the same z decodes differently
+    per class, and with no class (the null label) differently again."""
     m: VAE = build_tiny("vae")
-    z = m.sample_latent(2000, torch.Generator().manual_seed(0), class_labels=9)
-    assert torch.allclose(z.mean(0), m.class_means[9], atol=0.15)
+    g = torch.Generator().manual_seed(0)
+    z = m.sample_latent(3, g, class_labels=9)
+    assert torch.equal(z, m.sample_latent(3, torch.Generator().manual_seed(0)))
+    a, b, none = m.decode(z, 9), m.decode(z, 2), m.decode(z)
+    assert not torch.allclose(a, b) and not torch.allclose(a, none)
+    x = m.decode(z, 9)
+    assert not torch.allclose(m.encode(x, 9), m.encode(x))
+    with torch.no_grad():
+        logits, mean, _ = m(x, torch.tensor([9, 9, 10]))  # training's labels: 10 is the null class
+    assert torch.allclose(mean[2], m.encode(x[2:])[0], atol=1e-6) and logits.shape == x.shape
 
 
 def test_classifier_outputs():
@@ -202,3 +212,17 @@ def test_gan_truncation_pulls_samples_towards_the_centre():
     assert torch.equal(trunc, m.decode(0.5 * z, 1)) and not torch.equal(full, trunc)
     with pytest.raises(ValueError, match="truncation"):
         m.sample(1, seed=0, truncation=0.0)
+
+
+def test_gan_subpixel_upsampling_starts_as_nearest_neighbour():
+    """ICNR: at initialisation the four sub-pixels of each output block are equal, i.e. the layer is
+    a convolution followed by nearest-neighbour upsampling (no checkerboard to unlearn)."""
+    from playground.models.gan import subpixel_conv
+
+    torch.manual_seed(0)
+    layer = subpixel_conv(6, 3)
+    y = layer(torch.randn(2, 6, 5, 5))
+    assert y.shape == (2, 3, 10, 10)
+    blocks = y.unflatten(2, (5, 2)).unflatten(4, (5, 2))  # (N, C, 5, 2, 5, 2)
+    assert torch.allclose(blocks, blocks[:, :, :, :1, :, :1].expand_as(blocks), atol=1e-6)
+    assert y.std() > 0.1  # and not trivially zero

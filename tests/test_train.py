@@ -27,8 +27,11 @@ def run(data_root, tmp_path, dataset, family, *extra) -> int:
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 @pytest.mark.parametrize("family", ["gan", "vae", "diffusion", "classifier"])
 def test_dry_run_trains_saves_and_loads(data_root, tmp_path, dataset, family):
-    assert run(data_root, tmp_path, dataset, family, "--dry-run") == 0
     out = tmp_path / "weights" / dataset / family
+    (out / "training").mkdir(parents=True)
+    (out / "training" / "epoch_009.png").write_bytes(b"an earlier model's grid")
+    assert run(data_root, tmp_path, dataset, family, "--dry-run") == 0
+    assert not (out / "training" / "epoch_009.png").exists()  # a fresh start removes stale grids
     log = [json.loads(line) for line in (out / "training" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if r["kind"] == "step"] == [1, 2]
     assert all(torch.isfinite(torch.tensor(v)) for r in log for k, v in r.items() if k.startswith("loss"))
@@ -43,6 +46,17 @@ def test_dry_run_trains_saves_and_loads(data_root, tmp_path, dataset, family):
         channels = 3 if dataset == "cifar10" else 1
         kw = {"num_inference_steps": 2} if family == "diffusion" else {}
         assert model.sample(2, seed=0, class_labels=1, **kw).shape[1] == channels
+
+
+def test_vae_regions_refit_without_training(data_root, tmp_path):
+    assert run(data_root, tmp_path, "mnist", "vae", "--dry-run") == 0
+    before = weights.load("mnist", "vae", tmp_path / "weights").class_means.clone()
+    assert before.abs().sum() > 0  # fitted when training ended (they start at zero)
+    assert run(data_root, tmp_path, "mnist", "vae", "--refit-regions") == 0
+    weights.clear_cache()
+    after = weights.load("mnist", "vae", tmp_path / "weights").class_means
+    assert torch.allclose(before, after, atol=1e-5)  # the same model and data: the same regions
+    assert run(data_root, tmp_path, "mnist", "gan", "--refit-regions") == 2
 
 
 def test_resume_continues_where_it_stopped(data_root, tmp_path):

@@ -31,7 +31,22 @@ class GANConfig:
     null_class_prob: float = 0.2  # training only: share of batches shown with the "null" label
 
 
+def subpixel_conv(cin: int, cout: int) -> nn.Sequential:
+    """Double the resolution: a 3x3 convolution to 4x the channels, then PixelShuffle (Shi et al.
+    2016). Initialised with ICNR (Aitken et al. 2017): the four sub-pixels start with the same
+    kernel, so at the start it is exactly nearest-neighbour upsampling followed by a convolution,
+    free of the checkerboard artefacts of stride-2 transposed convolutions (Odena et al. 2016)."""
+    conv = nn.Conv2d(cin, 4 * cout, 3, 1, 1, bias=False)
+    with torch.no_grad():
+        base = torch.empty(cout, cin, 3, 3)
+        nn.init.kaiming_uniform_(base, a=5**0.5)  # nn.Conv2d's own default initialisation
+        conv.weight.copy_(base.repeat_interleave(4, dim=0))
+    return nn.Sequential(conv, nn.PixelShuffle(2))
+
+
 class Generator(nn.Module):
+    """z and a class embedding → a (2b, s/4, s/4) map → two sub-pixel upsamplings → image."""
+
     def __init__(self, c: GANConfig):
         super().__init__()
         self.c = c
@@ -43,10 +58,10 @@ class Generator(nn.Module):
             nn.ReLU(True),
         )
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * b, b, 4, 2, 1, bias=False),
+            subpixel_conv(2 * b, b),  # (b, s/2, s/2)
             nn.BatchNorm2d(b),
             nn.ReLU(True),
-            nn.ConvTranspose2d(b, c.image_channels, 4, 2, 1),
+            subpixel_conv(b, c.image_channels),  # (C, s, s)
             nn.Tanh(),
         )
 
@@ -57,6 +72,9 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
+    """Two spectrally normalised stride-2 convolutions, then a projection head: the logit is a
+    linear score of the features plus their inner product with the class embedding."""
+
     def __init__(self, c: GANConfig):
         super().__init__()
         s, b = c.image_size // 4, c.base_channels

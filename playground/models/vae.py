@@ -1,10 +1,19 @@
-"""A convolutional variational autoencoder (Kingma & Welling 2014, "Auto-Encoding Variational Bayes").
+"""A class-conditional convolutional variational autoencoder (Kingma & Welling 2014,
+"Auto-Encoding Variational Bayes"; the conditional form of Sohn et al. 2015, "Learning
+Structured Output Representation using Deep Conditional Generative Models").
 
-The VAE itself is unconditional: it never sees a label. Class-conditional sampling uses the
-regions of its latent space that each class occupies: after training, the encoder means of
-the training images of each class are summarised by a Gaussian (mean and Cholesky factor of
-the covariance), and "make a 7" draws z from the 7s' Gaussian. So the latent map of a VAE
-shows the classes as clusters it found without being told.
+The encoder q(z|x, y) and the decoder p(x|z, y) both see a class embedding. One extra "null"
+class, used for a fraction of the training batches, teaches the same networks the
+unconditional model q(z|x), p(x|z) too: with the null class the latent space must carry the
+class itself, so the latent map of encoded test images shows the classes as clusters the VAE
+found; with a class given, z mostly carries the style (slant, thickness, ...).
+
+"Make a 7" decodes, with the label 7, a z drawn from where the encoder puts real 7s: after
+training, the encoder means of each class's training images (encoded with their label) are
+summarised by a Gaussian (mean and Cholesky factor of the covariance), an "ex-post density
+estimate" of the aggregate posterior (Ghosh et al. 2020, "From Variational to Deterministic
+Autoencoders"). The standard-normal prior leaves holes the decoder never saw, and more of its
+samples came out as another class.
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ from playground.models.common import Cost, count_parameters, device_of, label_te
 class VAEConfig:
     image_channels: int = 1
     image_size: int = 28  # divisible by 4
-    num_classes: int = 10  # only for the per-class latent regions
+    num_classes: int = 10
     latent_dim: int = 16
     base_channels: int = 32
     hidden_dim: int = 256
+    embed_dim: int = 16  # class embedding given to the encoder and to the decoder
+    null_class_prob: float = 0.2  # training only: share of images shown with the "null" label
     beta: float = 1.0  # training only: weight of the KL term (beta = 1 is the ELBO)
 
 
@@ -39,18 +50,22 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         if c.image_size % 4:
             raise ValueError("VAE image_size must be divisible by 4")
         s, b = c.image_size // 4, c.base_channels
+        self.encoder_embed = nn.Embedding(c.num_classes + 1, c.embed_dim)  # last index: no class
         self.encoder = nn.Sequential(
             nn.Conv2d(c.image_channels, b, 4, 2, 1),
             nn.ReLU(True),
             nn.Conv2d(b, 2 * b, 4, 2, 1),
             nn.ReLU(True),
             nn.Flatten(),
-            nn.Linear(2 * b * s * s, c.hidden_dim),
+        )
+        self.encoder_fc = nn.Sequential(
+            nn.Linear(2 * b * s * s + c.embed_dim, c.hidden_dim),
             nn.ReLU(True),
             nn.Linear(c.hidden_dim, 2 * c.latent_dim),  # mean and log-variance
         )
+        self.decoder_embed = nn.Embedding(c.num_classes + 1, c.embed_dim)
         self.decoder_fc = nn.Sequential(
-            nn.Linear(c.latent_dim, c.hidden_dim),
+            nn.Linear(c.latent_dim + c.embed_dim, c.hidden_dim),
             nn.ReLU(True),
             nn.Linear(c.hidden_dim, 2 * b * s * s),
             nn.ReLU(True),
@@ -60,26 +75,38 @@ class VAE(nn.Module, PyTorchModelHubMixin):
             nn.ReLU(True),
             nn.ConvTranspose2d(b, c.image_channels, 4, 2, 1),  # logits of Bernoulli pixel means
         )
-        # Per-class latent regions, fitted after training (fit_class_regions).
+        # Per-class regions of the latent space, fitted after training (fit_class_regions).
         self.register_buffer("class_means", torch.zeros(c.num_classes, c.latent_dim))
         self.register_buffer("class_scales", torch.eye(c.latent_dim).repeat(c.num_classes, 1, 1))
 
     # --- the networks -------------------------------------------------------------------
-    def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z|x) = N(mean, exp(logvar)) for images x in [0, 1]."""
-        mean, logvar = self.encoder(x).chunk(2, dim=1)  # (N, D) each
+    def _labels(self, class_labels, n: int, device) -> torch.Tensor:
+        """Class indices, or the null class for None (and for -1 entries of a tensor)."""
+        if isinstance(class_labels, torch.Tensor) and class_labels.ndim == 1:
+            y = class_labels.to(device)
+            return torch.where(y < 0, self.num_classes, y)
+        y = label_tensor(class_labels, n, self.num_classes, device)
+        return torch.full((n,), self.num_classes, device=device) if y is None else y
+
+    def encode_distribution(self, x: torch.Tensor, class_labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x, y) = N(mean, exp(logvar)) for images x in [0, 1]; no class: q(z|x)."""
+        y = self._labels(class_labels, len(x), x.device)
+        h = torch.cat([self.encoder(x), self.encoder_embed(y)], dim=1)
+        mean, logvar = self.encoder_fc(h).chunk(2, dim=1)  # (N, D) each
         return mean, logvar.clamp(-30, 20)
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+    def decode_logits(self, z: torch.Tensor, class_labels=None) -> torch.Tensor:
         s, b = self.config.image_size // 4, self.config.base_channels
-        return self.decoder(self.decoder_fc(z).view(-1, 2 * b, s, s))  # (N, C, H, W)
+        y = self._labels(class_labels, len(z), z.device)
+        h = self.decoder_fc(torch.cat([z, self.decoder_embed(y)], dim=1))
+        return self.decoder(h.view(-1, 2 * b, s, s))  # (N, C, H, W)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+    def forward(self, x: torch.Tensor, class_labels=None, generator: torch.Generator | None = None):
         """Returns (reconstruction logits, mean, logvar) with z drawn by the reparameterisation trick."""
-        mean, logvar = self.encode_distribution(x)
+        mean, logvar = self.encode_distribution(x, class_labels)
         eps = torch.randn(mean.shape, generator=generator, device=mean.device)
         z = mean + (0.5 * logvar).exp() * eps
-        return self.decode_logits(z), mean, logvar
+        return self.decode_logits(z, class_labels), mean, logvar
 
     @staticmethod
     def loss(logits, x, mean, logvar, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,16 +117,19 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         return rec, beta * kl
 
     @torch.no_grad()
-    def fit_class_regions(self, means: torch.Tensor, labels: torch.Tensor) -> None:
-        """Summarise each class's encoder means by a Gaussian, for class-conditional sampling."""
-        d = self.config.latent_dim
+    def fit_class_regions(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> None:
+        """Summarise the encoder means of each class's images (encoded with their label) by a Gaussian."""
+        self.eval()
+        means = torch.cat(
+            [self.encode(x, y) for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=True)]
+        )
+        d, labels = self.config.latent_dim, labels.to(means.device)
         for k in range(self.config.num_classes):
             m = means[labels == k]
             if len(m) < 2:
                 continue
-            mu = m.mean(0)
             cov = torch.cov(m.T) + 1e-4 * torch.eye(d, device=m.device)
-            self.class_means[k] = mu
+            self.class_means[k] = m.mean(0)
             self.class_scales[k] = torch.linalg.cholesky(cov)
 
     # --- the family interface -------------------------------------------------------------
@@ -114,7 +144,8 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         return (self.config.latent_dim,)
 
     def sample_latent(self, n: int, generator: torch.Generator, class_labels=None) -> torch.Tensor:
-        """z from the prior N(0, I), or from the chosen class's region of the latent space."""
+        """z from the prior N(0, I), or for a class from that class's region of the latent space
+        (the class is also given to `decode`)."""
         eps = torch.randn((n, *self.latent_shape), generator=generator).to(device_of(self))
         y = label_tensor(class_labels, n, self.num_classes, device_of(self))
         if y is None:
@@ -123,9 +154,9 @@ class VAE(nn.Module, PyTorchModelHubMixin):
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor, class_labels=None, **_) -> torch.Tensor:
-        """The decoder's pixel means for z, in [0, 1] (the class lives in z, not in the decoder)."""
+        """The decoder's pixel means for z and a class (or none), in [0, 1]."""
         self.eval()
-        return torch.sigmoid(self.decode_logits(z.to(device_of(self))))
+        return torch.sigmoid(self.decode_logits(z.to(device_of(self)), class_labels))
 
     def sample(self, n: int, seed: int | torch.Generator = 0, class_labels=None, **kw) -> torch.Tensor:
         g = make_generator(seed)
@@ -133,10 +164,10 @@ class VAE(nn.Module, PyTorchModelHubMixin):
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, class_labels=None, **_) -> torch.Tensor:
-        """The encoder's mean of q(z|x)."""
+        """The encoder's mean of q(z|x, y); no class: of q(z|x)."""
         self.eval()
-        return self.encode_distribution(x.to(device_of(self)))[0]
+        return self.encode_distribution(x.to(device_of(self)), class_labels)[0]
 
     def cost(self, **_) -> Cost:
-        params = sum(p.numel() for n, p in self.named_parameters() if n.startswith("decoder"))
+        params = sum(p.numel() for n, p in self.named_parameters() if n.startswith("decoder"))  # decode only
         return Cost(nfe=1, parameters=params or count_parameters(self))

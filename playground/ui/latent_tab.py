@@ -78,8 +78,8 @@ def neighbour_agreement(m: LatentMap, k: int = 5) -> float:
 
 
 READING = {
-    "vae": "The VAE was never shown a label, yet its codes gather by class: the encoder found the classes "
-    "as the easiest way to compress the images.",
+    "vae": "These are the codes of the VAE used without a label (its unconditional mode). Not told the class, "
+    "its codes still gather by class: the encoder found the classes as the easiest way to compress the images.",
     "gan": "A conditional GAN gets the class as a separate input, so `z` need not carry it: where the map "
     "shows little order, `z` holds the style (slant, thickness) and the class comes from elsewhere.",
     "diffusion": "The starting noise of real images looks like any other noise: diffusion's latent space is "
@@ -277,7 +277,7 @@ def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tup
     results, lines = [], []
     ways = {
         "vae": ("VAE encoder (one pass)", {}, {}),
-        "diffusion": ("DDIM inversion (50 steps)", {"num_inference_steps": 50}, {"num_inference_steps": 50, "scheduler": "ddim", "guidance_scale": 1.0}),
+        "diffusion": ("DDIM inversion (20 steps)", {"num_inference_steps": 20}, {"num_inference_steps": 20, "scheduler": "ddim", "guidance_scale": 1.0}),
         "gan": ("GAN inversion (200 optimisation steps)", {"num_steps": 200}, {}),
     }  # fmt: skip
     for fam, (title, enc_kw, dec_kw) in ways.items():

@@ -19,9 +19,11 @@ A **VAE** has an **encoder** that squeezes an image into a short code (16 number
 close to a standard normal. So *any* vector drawn from a standard normal decodes to something
 plausible: that is how a VAE generates.
 
-**How it makes a class:** this VAE never saw a label. Its classes still gather in their own
-regions of the latent space; "make a 7" draws a vector from the region where the encoder puts
-7s (a Gaussian fitted to them after training)."""
+**How it makes a class:** the label is given to the encoder and to the decoder (a
+*conditional* VAE), so "make a 7" decodes a code *as a 7*, a code drawn from where the encoder
+puts real 7s. Trained a fifth of the time with no label, the same VAE also works
+unconditionally; then the code must carry the class too, and the latent map shows the classes
+gathering in their own regions, found without being told."""
 
 DRAW_TIP = "Draw one digit or garment, large, in the middle."
 FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is scaled, as in the data
@@ -90,7 +92,7 @@ def vae_traverse(
     steps = common.number(steps, "steps", 2, 16)
     z = model.sample_latent(1, make_generator(r.seed), r.label).repeat(steps, 1)
     z[:, d] = z[0, d] + torch.linspace(-span, span, steps)
-    strip = grid(model.decode(z), nrow=steps, scale=3)
+    strip = grid(model.decode(z, r.label), nrow=steps, scale=3)
     return (
         strip,
         f"Dimension {d}, from {z[0, d]:.2f} to {z[-1, d]:.2f} ({steps} stops) around a sample of {common.class_caption(r.info, r.label)}.",
