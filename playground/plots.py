@@ -180,3 +180,24 @@ def scatter_map(
         plt.close(fig)
         buf.seek(0)
         return Image.open(buf).convert("RGB"), axes
+
+
+def mark_stars(image: Image.Image, axes, marks: list[tuple[float, float, str]]) -> Image.Image:
+    """A copy of a drawn map (`scatter_map`) with a star at each (x, y, text) in map coordinates:
+    drawn with PIL on the cached map in a few milliseconds, instead of redrawing every point."""
+    from PIL import ImageDraw, ImageFont
+
+    out = image.copy()
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=14)  # Pillow's own font: nothing to download
+    for x, y, text in marks:
+        cx, cy = axes.to_pixel(x, y)
+        outer, inner = 11, 4.5
+        points = [
+            (cx + r * np.sin(i * np.pi / 5), cy - r * np.cos(i * np.pi / 5))
+            for i, r in zip(range(10), [outer, inner] * 5, strict=True)
+        ]
+        draw.polygon(points, fill="#facc15", outline="#111827", width=2)
+        if text:
+            draw.text((cx + 10, cy - 22), text, fill="#111827", font=font)
+    return out

@@ -202,6 +202,8 @@ def test_latent_map_and_click(use_weights, family):
     event = type("Select", (), {"index": [px, py]})()
     decoded2, _, text2 = latent_tab.on_map_select("mnist", family, event)
     assert np.array_equal(np.asarray(decoded), np.asarray(decoded2))
+    assert marked.getpixel((round(px), round(py))) == (250, 204, 21)  # the yellow star sits on the point
+    assert latent_tab.plain_map("mnist", family)[0].getpixel((round(px), round(py))) != (250, 204, 21)  # a copy
 
 
 def test_latent_sample_interpolate_same_seed(use_weights):

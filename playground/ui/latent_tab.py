@@ -102,6 +102,12 @@ def plain_map(dataset: str, family: str) -> tuple[Image.Image, object]:
     return _plain_maps[key]
 
 
+def marked_map(dataset: str, family: str, marks: list[tuple[float, float, str]]) -> Image.Image:
+    """The cached map with stars at `marks` (x, y, text), in map coordinates."""
+    image, axes = plain_map(dataset, family)
+    return plots.mark_stars(image, axes, marks)
+
+
 def latent_map(dataset: str, family: str) -> tuple[Image.Image, str]:
     """The family's latent map, points coloured by class, and what it shows."""
     m, how = get_map(dataset, family)
@@ -126,7 +132,7 @@ def latent_decode_point(family: str, dataset: str, x: float, y: float) -> tuple[
     model = common.load(dataset, family)
     z = m.latent_at(x, y)
     image, ms = common.timed(model.decode, z, None, **_decode_kw(family))
-    marked, _ = draw_map(dataset, family, marks=[(x, y, "")])
+    marked = marked_map(dataset, family, [(x, y, "")])
     text = (
         f"Decoded ({x:.2f}, {y:.2f}) in {ms:.0f} ms. The map has 2 of the {z[0].numel()} numbers of a "
         "vector; the others come from the nearest mapped vector, moved to the clicked point."
@@ -154,7 +160,7 @@ def latent_sample(dataset: str, family: str, seed: float) -> tuple[Image.Image, 
     z = model.sample_latent(1, g)
     image = model.decode(z, None, **_decode_kw(family))
     (x, y), norm = m.project(z)[0], z.norm().item()
-    marked, _ = draw_map(dataset, family, marks=[(x, y, f"seed {seed}")])
+    marked = marked_map(dataset, family, [(x, y, f"seed {seed}")])
     text = f"A vector from the prior (seed {seed}): {z[0].numel()} numbers, length {norm:.1f}; on the map at ({x:.2f}, {y:.2f})."
     return to_pil(image[0], 6), marked, text
 
