@@ -26,6 +26,16 @@ def _render(fig) -> Image.Image:
     return Image.open(buf).convert("RGB")
 
 
+def _render_fixed(fig) -> Image.Image:
+    """Like `_render`, without the tight bounding box: the axes stay where they were placed, so a
+    data coordinate still converts to a pixel of the image."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
 def line_plot(
     series: dict[str, tuple[list[float], list[float]]],
     title: str = "",
@@ -84,11 +94,7 @@ def line_plot_fixed(
         def where(x: float) -> tuple[float, float, float]:
             return (left + width * (x - x0) / (x1 - x0)) * w, top_px, bottom_px
 
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)  # no tight bbox: the axes must stay where `where` says
-        plt.close(fig)
-        buf.seek(0)
-        return Image.open(buf).convert("RGB"), where
+        return _render_fixed(fig), where
 
 
 def mark_x(image: Image.Image, where, x: float, dash: int = 5) -> Image.Image:
@@ -175,11 +181,7 @@ def scatter_map(
         w, h = fig.get_size_inches() * fig.dpi
         left, bottom, width, height = MAP_AXES
         axes = Axes(left * w, (1 - bottom - height) * h, width * w, height * h, extent)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)  # no tight bbox: the axes must stay where Axes says
-        plt.close(fig)
-        buf.seek(0)
-        return Image.open(buf).convert("RGB"), axes
+        return _render_fixed(fig), axes
 
 
 def mark_stars(image: Image.Image, axes, marks: list[tuple[float, float, str]]) -> Image.Image:

@@ -183,7 +183,7 @@ def main(argv=None) -> int:
             y = torch.where(torch.rand(len(y), device=y.device) < vae.config.null_class_prob, k, y)
             opt.zero_grad()
             logits, mean, logvar = model(x, y)
-            rec, kl = VAE.loss(logits, x, mean, logvar, accelerator.unwrap_model(model).config.beta)
+            rec, kl = VAE.loss(logits, x, mean, logvar, vae.config.beta)
             accelerator.backward(rec + kl)
             opt.step()
             return {"loss": (rec + kl).item(), "reconstruction": rec.item(), "kl": kl.item()}

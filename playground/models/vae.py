@@ -81,10 +81,10 @@ class VAE(nn.Module, PyTorchModelHubMixin):
 
     # --- the networks -------------------------------------------------------------------
     def _labels(self, class_labels, n: int, device) -> torch.Tensor:
-        """Class indices, or the null class for None (and for -1 entries of a tensor)."""
+        """Class indices, or the null class for None (a tensor of indices, as training passes,
+        may hold the null class itself)."""
         if isinstance(class_labels, torch.Tensor) and class_labels.ndim == 1:
-            y = class_labels.to(device)
-            return torch.where(y < 0, self.num_classes, y)
+            return class_labels.to(device)
         y = label_tensor(class_labels, n, self.num_classes, device)
         return torch.full((n,), self.num_classes, device=device) if y is None else y
 

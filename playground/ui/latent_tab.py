@@ -14,6 +14,7 @@ from playground import plots, weights
 from playground.images import grid, to_pil
 from playground.latent import INTERPOLATIONS, LatentMap, interpolate
 from playground.models import FAMILY_TITLES, make_generator
+from playground.models.diffusion import INVERSION_STEPS
 from playground.ui import common, vae_tab
 
 LESSON = """### One idea, three latent spaces
@@ -171,7 +172,7 @@ def _endpoint(model, family: str, dataset: str, kind: str, value) -> torch.Tenso
     if kind == "test image":
         images, _ = common.examples(dataset)
         x = images[common.number(value, "test image", 0, len(images) - 1)][None]
-        kw = {"num_steps": 150} if family == "gan" else {"num_inference_steps": 20} if family == "diffusion" else {}
+        kw = {"num_steps": 150} if family == "gan" else {}
         return model.encode(x, **kw)
     raise gr.Error(f"an endpoint is a 'seed' or a 'test image', not {kind!r}")
 
@@ -283,7 +284,7 @@ def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tup
     results, lines = [], []
     ways = {
         "vae": ("VAE encoder (one pass)", {}, {}),
-        "diffusion": ("DDIM inversion (20 steps)", {"num_inference_steps": 20}, {"num_inference_steps": 20, "scheduler": "ddim", "guidance_scale": 1.0}),
+        "diffusion": (f"DDIM inversion ({INVERSION_STEPS} steps)", {}, {"num_inference_steps": INVERSION_STEPS, "scheduler": "ddim", "guidance_scale": 1.0}),
         "gan": ("GAN inversion (200 optimisation steps)", {"num_steps": 200}, {}),
     }  # fmt: skip
     for fam, (title, enc_kw, dec_kw) in ways.items():
