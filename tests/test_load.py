@@ -66,3 +66,44 @@ def test_a_full_queue_turns_requests_away_with_a_message(use_weights):
                 assert "event: complete" in "".join(events.iter_text())
     finally:
         demo.close()
+
+
+def test_an_image_rewritten_while_it_is_downloaded_stays_whole():
+    """Two visitors who get the same image share one cache file. Gradio rewrites that file in place
+    (truncate, then write), so a download that reads it meanwhile got a short file: the load
+    test's "Too little data for declared Content-Length". With `filecache` installed (build_app
+    does it) a reader never sees a partial file. Without it, 100 rewrites give hundreds of short
+    reads here."""
+    import threading
+
+    import gradio as gr
+    import numpy as np
+    from gradio import processing_utils
+    from PIL import Image
+
+    from playground.ui import filecache
+
+    filecache.install()
+    component = gr.Image(type="pil")
+    image = Image.fromarray((np.random.default_rng(0).random((256, 256, 3)) * 255).astype("uint8"))
+    path = component.postprocess(image).path
+    whole = processing_utils.encode_pil_to_bytes(image, "webp")
+    assert open(path, "rb").read() == whole and processing_utils.hash_bytes(whole) in path
+
+    done, reads, short = threading.Event(), [0], [0]
+
+    def download():
+        while not done.is_set():
+            with open(path, "rb") as f:
+                short[0] += len(f.read()) != len(whole)
+            reads[0] += 1
+
+    reader = threading.Thread(target=download)
+    reader.start()
+    try:
+        for _ in range(100):
+            assert component.postprocess(image).path == path
+    finally:
+        done.set()
+        reader.join()
+    assert reads[0] > 100 and short[0] == 0, (reads, short)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.ui import common, compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab
+from playground.ui import common, compare_tab, diffusion_tab, filecache, gan_tab, latent_tab, vae_tab
 
 INTRO = """# Generative playground
 Three families of generative models — **GANs**, **VAEs** and **diffusion models** — trained on the
@@ -29,6 +29,7 @@ img {image-rendering: pixelated;}
 
 
 def build_app() -> gr.Blocks:
+    filecache.install()
     datasets = common.dataset_choices()
     first = datasets[0][1] if datasets else None
     with gr.Blocks(title="Generative playground") as demo:
