@@ -26,6 +26,7 @@ from playground.data import DataError, get_info, load_tensors  # noqa: E402
 from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary  # noqa: E402
 from playground.models import FAMILIES  # noqa: E402
 from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
+from playground.models.gan import DEFAULT_TRUNCATION  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,6 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER)
     p.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
+    p.add_argument("--truncation", type=float, default=DEFAULT_TRUNCATION, help="GAN truncation ψ")
     p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
     p.add_argument("--out", help="default <weights>/<dataset>/metrics.json (--sweep: sweep.json)")
     p.add_argument("--sweep", action="store_true", help="diffusion only: FID and accuracy per scheduler and step count")
@@ -135,6 +137,8 @@ def main(argv=None) -> int:
             print(f"skipping {family}: {exc}", file=sys.stderr)
             continue
         kw, sampler = {}, "one forward pass"
+        if family == "gan":
+            kw, sampler = {"truncation": args.truncation}, f"one forward pass, truncation ψ = {args.truncation:g}"
         if family == "diffusion":
             kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale}
             sampler = f"{args.scheduler}, {args.steps} steps, guidance scale {args.guidance_scale}"
@@ -191,6 +195,7 @@ def main(argv=None) -> int:
             flush=True,
         )
 
+    results["families"] = {f: results["families"][f] for f in FAMILIES if f in results["families"]}  # GAN, VAE, diffusion
     results["elapsed_s"] = round(time.time() - t_start, 1)
     out.write_text(json.dumps(results, indent=2) + "\n")
     update_manifest(out)

@@ -59,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--snapshot-steps", type=int, default=50, help="DDPM steps for the diffusion epoch grids")
+    p.add_argument("--gan-d-lr", type=float, help="the GAN discriminator's learning rate (default --lr)")
     p.add_argument("--gan-ema", type=float, default=0.999, help="decay of the GAN generator's weight average")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument(
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
     ema = None
     if args.family == "gan":
         model = GAN(config)
-        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=args.lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=args.gan_d_lr or args.lr, betas=(0.5, 0.999))
         opt_g = torch.optim.Adam(model.generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
         model, opt_d, opt_g, loader = accelerator.prepare(model, opt_d, opt_g, loader)
         fixed_z = torch.randn(len(fixed_labels), config.latent_dim, generator=fixed)
@@ -346,6 +347,7 @@ def main(argv=None) -> int:
         if args.family == "gan":
             ema.copy_to(m.generator.parameters())  # ship the generator's EMA; the discriminator as trained
             summary["generator_ema_decay"] = ema.decay
+            summary["discriminator_lr"] = args.gan_d_lr or args.lr
         m.save_pretrained(args.out)
         if args.family == "classifier":
             summary["test_accuracy"] = test_accuracy()

@@ -89,6 +89,8 @@ BAD = [
     (["sample", "--dataset", "mnist", "--family", "gan", "--seed", "-3", "--out", "x.npz"], "--seed"),
     (["sample", "--dataset", "mnist", "--family", "gan", "--out", "x.jpg"], ".npz or .png"),
     (["sample", "--dataset", "mnist", "--family", "diffusion", "--steps", "0", "--out", "x.npz"], "--steps"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--truncation", "0", "--out", "x.npz"], "--truncation"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--truncation", "1.5", "--out", "x.npz"], "--truncation"),
     (
         ["sample", "--dataset", "mnist", "--family", "diffusion", "--scheduler", "euler", "--out", "x.npz"],
         "unknown scheduler",

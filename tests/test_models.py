@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
-from conftest import build_tiny
+from conftest import build_tiny, tiny_config
 from diffusers import DDPMScheduler, UNet2DModel
 
 from playground.models import FAMILIES, GAN, VAE, Classifier, DiffusionModel
 from playground.models.diffusion import SCHEDULERS
+from playground.models.gan import DEFAULT_TRUNCATION
 
 SHAPES = [(1, 28), (3, 32)]  # MNIST-like and CIFAR-like
 FAST = {"num_inference_steps": 2}  # diffusion options that keep the tests fast
@@ -56,7 +59,8 @@ def test_sample_is_decode_of_sample_latent(model):
     z = model.sample_latent(2, g, class_labels=2)
     kw = {"scheduler": "ddim", **FAST} if model.family == "diffusion" else {}
     assert torch.equal(model.decode(z, 2, **kw), model.decode(z.clone(), 2, **kw))
-    assert torch.equal(model.sample(2, seed=4, class_labels=2, **kw), model.decode(z, 2, **kw))
+    untruncated = {"truncation": 1.0} if model.family == "gan" else {}  # the GAN's default ψ scales z
+    assert torch.equal(model.sample(2, seed=4, class_labels=2, **kw, **untruncated), model.decode(z, 2, **kw))
 
 
 def test_encode_gives_a_latent(model):
@@ -163,10 +167,18 @@ def test_diffusers_loads_our_weights_by_itself(diffusion, tmp_path):
 # --- GAN, VAE and classifier specifics ------------------------------------------------------------
 
 
-def test_gan_discriminator_gives_probabilities():
-    m = build_tiny("gan")
+@pytest.mark.parametrize("depth", [2, 3])
+def test_gan_discriminator_gives_probabilities(depth):
+    m = GAN(dataclasses.replace(tiny_config("gan"), disc_depth=depth))
+    convs = [layer for layer in m.discriminator.net if isinstance(layer, torch.nn.Conv2d)]
+    assert len(convs) == depth
     p = m.discriminate(torch.rand(3, 1, 8, 8), class_labels=2)
     assert p.shape == (3,) and ((p > 0) & (p < 1)).all()
+
+
+def test_gan_discriminator_needs_two_layers():
+    with pytest.raises(ValueError, match="disc_depth"):
+        GAN(dataclasses.replace(tiny_config("gan"), disc_depth=1))
 
 
 def test_gan_inversion_lowers_the_error():
@@ -207,9 +219,13 @@ def test_diffusion_model_reports_its_classes(diffusion):
 
 def test_gan_truncation_pulls_samples_towards_the_centre():
     m = build_tiny("gan")
-    full, trunc = m.sample(4, seed=0, class_labels=1), m.sample(4, seed=0, class_labels=1, truncation=0.5)
+    full, trunc = (
+        m.sample(4, seed=0, class_labels=1, truncation=1.0),
+        m.sample(4, seed=0, class_labels=1, truncation=0.5),
+    )
     z = m.sample_latent(4, torch.Generator().manual_seed(0))
     assert torch.equal(trunc, m.decode(0.5 * z, 1)) and not torch.equal(full, trunc)
+    assert torch.equal(m.sample(4, seed=0, class_labels=1), m.decode(DEFAULT_TRUNCATION * z, 1))  # the default ψ
     with pytest.raises(ValueError, match="truncation"):
         m.sample(1, seed=0, truncation=0.0)
 

@@ -8,6 +8,7 @@ from PIL import Image
 
 from playground import plots, weights
 from playground.models import make_generator
+from playground.models.gan import DEFAULT_TRUNCATION
 from playground.ui import common
 
 LESSON = """### A forger and a detective
@@ -22,7 +23,9 @@ digit looks like — it only learns what gets past the detective.
 learned *no-class* label, so it is a truly unconditional sample."""
 
 
-def gan_sample(dataset: str, class_name: str, n: float, seed: float, truncation: float = 1.0) -> tuple[list, str]:
+def gan_sample(
+    dataset: str, class_name: str, n: float, seed: float, truncation: float = DEFAULT_TRUNCATION
+) -> tuple[list, str]:
     """Generate `n` images of a class ("any" or a class name) from the GAN; `truncation` ψ in
     (0, 1] draws z nearer the prior's centre (cleaner, less varied images)."""
     r = common.request(dataset, class_name, n, seed)
@@ -89,7 +92,7 @@ def build(dataset: gr.Dropdown) -> dict:
     gr.Markdown(LESSON)
     cls, n, seed, _ = common.controls(dataset.value)
     psi = gr.Slider(
-        0.05, 1.0, value=1.0, step=0.05, label="Truncation ψ",
+        0.05, 1.0, value=DEFAULT_TRUNCATION, step=0.05, label="Truncation ψ",
         info="z is scaled by ψ: below 1, samples come from nearer the prior's centre — cleaner, but less varied.",
     )  # fmt: skip
     with gr.Row():
