@@ -195,7 +195,9 @@ def main(argv=None) -> int:
             flush=True,
         )
 
-    results["families"] = {f: results["families"][f] for f in FAMILIES if f in results["families"]}  # GAN, VAE, diffusion
+    results["families"] = {
+        f: results["families"][f] for f in FAMILIES if f in results["families"]
+    }  # GAN, VAE, diffusion
     results["elapsed_s"] = round(time.time() - t_start, 1)
     out.write_text(json.dumps(results, indent=2) + "\n")
     update_manifest(out)
