@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT
@@ -13,6 +14,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from playground import neighbours, weights
 from playground.data import get_info
 from playground.models.diffusion import INVERSION_STEPS
+from playground.ui import latent_tab
 from playground.ui.latent_tab import MAP_DECODER
 
 SHIPPED = ROOT / "weights"
@@ -125,3 +127,26 @@ def test_ddim_inversion_then_decoding_gives_the_image_back(dataset):
     err = (back - x).pow(2).mean().item()
     other = (x - x.roll(1, 0)).pow(2).mean().item()
     assert err < other / 3, f"inversion error {err:.4f} (different images: {other:.4f})"
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_a_click_on_a_diffusion_map_point_gives_its_test_image_back(dataset, monkeypatch):
+    """The diffusion map holds DDIM-inverted test images; a click decodes with the reverse DDIM
+    (`MAP_DECODER`), so a click exactly on a point returns that test image, within the inversion
+    test's bound (a third of the error between two different test images)."""
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(SHIPPED))
+    weights.clear_cache()
+    latent_tab.clear_cache()
+    m, _ = latent_tab.get_map(dataset, "diffusion")
+    tensors, _ = weights.load_latent_maps(dataset, SHIPPED)
+    images, _ = weights.load_examples(dataset, SHIPPED)
+    errors = []
+    for i in range(3):
+        x, y = m.project(tensors["diffusion_latents"][i : i + 1])[0]
+        shown, _, text = latent_tab.latent_decode_point("diffusion", dataset, float(x), float(y))
+        back = torch.from_numpy(np.asarray(shown, dtype=np.float32)[::6, ::6] / 255)  # shown 6x enlarged
+        back = back.permute(2, 0, 1) if back.ndim == 3 else back[None]
+        errors.append((back[: images.shape[1]] - images[i]).pow(2).mean().item())
+        assert f"DDIM in {INVERSION_STEPS} steps" in text
+    other = (images[:3] - images[:3].roll(1, 0)).pow(2).mean().item()
+    assert max(errors) < other / 3, (errors, other)
