@@ -30,6 +30,7 @@ def save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image", for
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(staging, 0o644)  # as `write_bytes` would leave it (mkstemp makes it private)
         os.replace(staging, path)
     except BaseException:
         Path(staging).unlink(missing_ok=True)
