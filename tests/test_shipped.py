@@ -150,3 +150,16 @@ def test_a_click_on_a_diffusion_map_point_gives_its_test_image_back(dataset, mon
         assert f"DDIM in {INVERSION_STEPS} steps" in text
     other = (images[:3] - images[:3].roll(1, 0)).pow(2).mean().item()
     assert max(errors) < other / 3, (errors, other)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm++"])
+def test_the_deterministic_samplers_make_the_asked_class(scheduler):
+    """The diffusion tab offers DDIM and DPM-Solver++ too. 100 MNIST samples in 10 steps, judged by
+    the classifier: measured 71 % (DDIM) and 81 % (DPM-Solver++ with thresholding); DPM-Solver++
+    without it gave 21 %, barely above chance (10 %). DDPM, the default, is held to metrics.json."""
+    model = weights.load("mnist", "diffusion", SHIPPED)
+    classifier = weights.load("mnist", "classifier", SHIPPED)
+    labels = torch.arange(10).repeat_interleave(10)
+    images = model.sample(len(labels), seed=0, class_labels=labels, scheduler=scheduler, num_inference_steps=10)
+    accuracy = (classifier.predict_proba(images).argmax(1) == labels).float().mean().item()
+    assert accuracy >= 0.5, f"{scheduler}: {accuracy:.2f}"
