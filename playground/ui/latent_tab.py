@@ -31,9 +31,9 @@ def _diffusion_decoder() -> dict:
     return {"num_inference_steps": 50, "scheduler": "ddpm", "guidance_scale": 1.0, "generator": make_generator(0)}
 
 
-# A click on the diffusion map decodes with the exact reverse of the DDIM inversion that placed
-# the test images there: a click on a point gives that test image back, and it takes 10 network
-# passes instead of DDPM's 50 (the < 300 ms a click must answer in).
+# Diffusion decodes an inverted x_T (a map click, encode-three-ways) with the exact reverse of the
+# DDIM inversion that made it. On the map, a click on a point gives that test image back, in 10
+# network passes instead of DDPM's 50 (the < 300 ms a click must answer in).
 MAP_DECODER = {"num_inference_steps": INVERSION_STEPS, "scheduler": "ddim", "guidance_scale": 1.0}
 
 
@@ -295,7 +295,7 @@ def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tup
     results, lines = [], []
     ways = {
         "vae": ("VAE encoder (one pass)", {}, {}),
-        "diffusion": (f"DDIM inversion ({INVERSION_STEPS} steps)", {}, {"num_inference_steps": INVERSION_STEPS, "scheduler": "ddim", "guidance_scale": 1.0}),
+        "diffusion": (f"DDIM inversion ({INVERSION_STEPS} steps)", {}, MAP_DECODER),
         "gan": ("GAN inversion (200 optimisation steps)", {"num_steps": 200}, {}),
     }  # fmt: skip
     for fam, (title, enc_kw, dec_kw) in ways.items():
