@@ -119,11 +119,24 @@ def test_each_scheduler_samples_deterministically(diffusion, scheduler):
     assert diffusion.cost(num_inference_steps=3, class_labels=None).nfe == 3
 
 
+@pytest.mark.parametrize("scheduler", ["ddpm", "sde-dpm++"])
+def test_the_stochastic_samplers_draw_their_noise_from_the_generator(diffusion, scheduler):
+    """Same x_T, same generator: same image (the app's seeds hold); another generator: another image."""
+    z = diffusion.sample_latent(2, torch.Generator().manual_seed(0))
+    kw = {"class_labels": 4, "scheduler": scheduler, "num_inference_steps": 3}
+    a = diffusion.decode(z, generator=torch.Generator().manual_seed(1), **kw)
+    b = diffusion.decode(z, generator=torch.Generator().manual_seed(1), **kw)
+    c = diffusion.decode(z, generator=torch.Generator().manual_seed(2), **kw)
+    assert torch.equal(a, b)
+    assert (a - c).abs().max() > 1e-4
+
+
 def test_schedulers_are_diffusers_own(diffusion):
     s = diffusion.make_scheduler("dpm++", 5)
     assert type(s).__module__.startswith("diffusers.")
     assert s.config.algorithm_type == "dpmsolver++"
     assert len(s.timesteps) == 5
+    assert diffusion.make_scheduler("sde-dpm++", 5).config.algorithm_type == "sde-dpmsolver++"
 
 
 def test_guidance_scale_changes_the_sample(diffusion):

@@ -156,7 +156,7 @@ def test_a_click_on_a_diffusion_map_point_gives_its_test_image_back(dataset, mon
 def test_the_deterministic_samplers_make_the_asked_class(scheduler):
     """The diffusion tab offers DDIM and DPM-Solver++ too. 100 MNIST samples in 10 steps, judged by
     the classifier: measured 71 % (DDIM) and 81 % (DPM-Solver++ with thresholding); DPM-Solver++
-    without it gave 21 %, barely above chance (10 %). DDPM, the default, is held to metrics.json."""
+    without it gave 21 %, barely above chance (10 %). The default sampler is held to metrics.json."""
     model = weights.load("mnist", "diffusion", SHIPPED)
     classifier = weights.load("mnist", "classifier", SHIPPED)
     labels = torch.arange(10).repeat_interleave(10)

@@ -81,7 +81,13 @@ SCHEDULERS = {
     "dpm++": lambda config: DPMSolverMultistepScheduler.from_config(
         config, algorithm_type="dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
     ),
+    # The stochastic variant (Lu et al. 2022, "DPM-Solver++", sec. 5): fresh noise at each step,
+    # like DDPM, which corrects the small UNet's errors, at a second-order solver's step count.
+    "sde-dpm++": lambda config: DPMSolverMultistepScheduler.from_config(
+        config, algorithm_type="sde-dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
+    ),
 }
+SCHEDULER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++": "DPM-Solver++", "sde-dpm++": "SDE-DPM-Solver++"}
 
 
 def _training_config(scheduler) -> dict:
@@ -90,12 +96,21 @@ def _training_config(scheduler) -> dict:
     return {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
 
 
-# DDPM by default: on our small models the deterministic samplers (DDIM, DPM-Solver++) drift off
-# the data at any step count (grey backgrounds, blobs), while DDPM's fresh noise at every step
-# corrects the UNet's small errors. scripts/evaluate.py measures each sampler.
-DEFAULT_SCHEDULER = "ddpm"
-DEFAULT_STEPS = 50
-DEFAULT_GUIDANCE = 2.0
+# A stochastic sampler by default: on our small models the deterministic ones (DDIM,
+# DPM-Solver++) drift off the data (grey backgrounds, blobs), while fresh noise at every step
+# corrects the UNet's small errors. SDE-DPM-Solver++ does that in fewer steps than DDPM. Measured
+# with `scripts/evaluate.py --sweep --sweep-n 500 --guidance-scale 1.5` (FID from 500 samples;
+# the real-data floor at that count is 27 on MNIST, 18 on Fashion-MNIST):
+#   MNIST    DDPM 50 steps: FID 33.4, class accuracy 99.8 %; SDE-DPM-Solver++ 20: 34.4, 99.2 %
+#   Fashion  DDPM 50 steps: FID 40.3, 95.8 %;                SDE-DPM-Solver++ 20: 42.4, 95.2 %
+# at 40 network evaluations per image instead of 100.
+DEFAULT_SCHEDULER = "sde-dpm++"
+DEFAULT_STEPS = 20
+# Guidance trades variety for class fidelity. DDPM 50 steps, 500 samples (same command with
+# --guidance-scale W): MNIST w = 1 / 1.25 / 1.5 / 2 gave FID 31 / 24 / 33 / 66 and class accuracy
+# 95 / 99 / 99.8 / 99.9 %; Fashion-MNIST w = 1.25 / 1.5 / 2: FID 50 / 40 / 44, 94 / 96 / 98 %.
+# 1.5 is good on both.
+DEFAULT_GUIDANCE = 1.5
 MAX_STEPS = 1000
 INVERSION_STEPS = 10  # DDIM inversion: see DiffusionModel.encode
 
@@ -184,7 +199,8 @@ class DiffusionModel:
         s = self.make_scheduler(scheduler, num_inference_steps)
         x = z.to(device_of(self.unet)) * s.init_noise_sigma
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)
-        extra = {"generator": generator} if scheduler == "ddpm" else {}
+        # the stochastic samplers draw their fresh noise from the caller's generator: same seed, same images
+        extra = {"generator": generator} if "generator" in inspect.signature(s.step).parameters else {}
         for i, t in enumerate(s.timesteps):
             eps = self._eps(s.scale_model_input(x, t), t, y, float(guidance_scale))
             x0 = self._x0(x, eps, t)

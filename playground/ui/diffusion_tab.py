@@ -13,7 +13,7 @@ from PIL import Image
 from playground import plots
 from playground.images import gif, grid, to_pil
 from playground.models import make_generator
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULERS
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES, SCHEDULERS
 from playground.ui import common
 
 LESSON = """### Learn to undo noise
@@ -22,12 +22,14 @@ timesteps, until only noise is left. A **UNet** is trained for one job: given a 
 its timestep, predict the noise in it. To **generate**, start from pure noise `x_T` — the
 diffusion model's "latent vector", as large as the image — and remove the predicted noise step
 by step. The **scheduler** decides which steps and how: DDPM adds fresh noise at every step,
-DDIM and DPM-Solver++ are deterministic and need far fewer steps.
+DDIM and DPM-Solver++ are deterministic and need far fewer steps, and SDE-DPM-Solver++ takes
+DPM-Solver++'s large steps while adding fresh noise like DDPM.
 
 **How it makes a class:** the UNet is told the class, and 10 % of the time during training
 it was told "no class". *Classifier-free guidance* pushes each step away from the unconditional
 prediction and towards the class one: `ε = ε_none + w · (ε_class − ε_none)`. Each step then
-costs two network evaluations."""
+costs two network evaluations. A larger `w` makes images more surely of their class and less
+varied; the Compare tab's numbers are measured at the default."""
 
 MAX_DIFFUSION_IMAGES = 16  # each image costs (steps × 2) UNet passes: keep a click quick
 MAX_UI_STEPS = 1000
@@ -137,7 +139,7 @@ def build(dataset: gr.Dropdown) -> dict:
     cls, n, seed, _ = common.controls(dataset.value, n=8, max_n=MAX_DIFFUSION_IMAGES)
     with gr.Row():
         scheduler = gr.Radio(
-            [("DDPM", "ddpm"), ("DDIM", "ddim"), ("DPM-Solver++", "dpm++")], value=DEFAULT_SCHEDULER, label="Scheduler"
+            [(title, name) for name, title in SCHEDULER_NAMES.items()], value=DEFAULT_SCHEDULER, label="Scheduler"
         )
         steps = gr.Slider(1, MAX_UI_STEPS, value=DEFAULT_STEPS, step=1, label="Steps")
         guidance = gr.Slider(0, 10, value=DEFAULT_GUIDANCE, step=0.5, label="Guidance scale (with a class)")

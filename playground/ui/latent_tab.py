@@ -14,7 +14,7 @@ from playground import plots, weights
 from playground.images import grid, to_pil
 from playground.latent import INTERPOLATIONS, LatentMap, interpolate
 from playground.models import FAMILY_TITLES, make_generator
-from playground.models.diffusion import INVERSION_STEPS
+from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS, INVERSION_STEPS
 from playground.ui import common, vae_tab
 
 LESSON = """### One idea, three latent spaces
@@ -25,10 +25,15 @@ space to two dimensions (PCA). **Click anywhere on a map** to decode that point.
 
 
 def _diffusion_decoder() -> dict:
-    """Diffusion decodes a drawn x_T with DDPM and the same per-step noise every time (seed 0), so
-    each x_T has one image; from prior noise our small UNet's deterministic DDIM path drifts (grey
-    blotches; see models/diffusion.py)."""
-    return {"num_inference_steps": 50, "scheduler": "ddpm", "guidance_scale": 1.0, "generator": make_generator(0)}
+    """Diffusion decodes a drawn x_T with the default stochastic sampler and the same per-step
+    noise every time (seed 0), so each x_T has one image; from prior noise our small UNet's
+    deterministic DDIM path drifts (grey blotches; see models/diffusion.py)."""
+    return {
+        "num_inference_steps": DEFAULT_STEPS,
+        "scheduler": DEFAULT_SCHEDULER,
+        "guidance_scale": 1.0,
+        "generator": make_generator(0),
+    }
 
 
 # Diffusion decodes an inverted x_T (a map click, encode-three-ways) with the exact reverse of the
@@ -230,9 +235,8 @@ def same_seed(dataset: str, class_name: str, seed: float) -> tuple[list, str]:
     out, lines = [], []
     for fam, title in FAMILY_TITLES.items():
         model = common.load(dataset, fam)
-        kw = {"num_inference_steps": 50, "scheduler": "ddpm"} if fam == "diffusion" else {}
-        image, ms = common.timed(model.sample, 1, seed=r.seed, class_labels=r.label, **kw)
-        cost = model.cost(class_labels=r.label, **kw)
+        image, ms = common.timed(model.sample, 1, seed=r.seed, class_labels=r.label)  # each at its defaults
+        cost = model.cost(class_labels=r.label)
         out.append((to_pil(image[0], 6), f"{title}: {ms:.0f} ms, {cost.nfe} evaluations"))
         lines.append(f"{title}: a vector of {int(np.prod(model.latent_shape))} numbers")
     text = (
@@ -258,15 +262,11 @@ def image_space_map(dataset: str) -> tuple[Image.Image, str]:
         groups = [("real test images", pca.transform(real.flatten(1).double().numpy()), FAMILY_COLORS["real"])]
         for fam, title in FAMILY_TITLES.items():
             model = common.load(dataset, fam)
-            n, kw = (100, {"num_inference_steps": 30, "scheduler": "ddpm"}) if fam == "diffusion" else (300, {})
-            samples = model.sample(n, seed=0, **kw)
+            samples = model.sample(100 if fam == "diffusion" else 300, seed=0)
             groups.append((f"{title} samples", pca.transform(samples.flatten(1).double().numpy()), FAMILY_COLORS[fam]))
         model = common.load(dataset, "diffusion")
         z = model.sample_latent(1, make_generator(1))
-        frames = [
-            f["x_t"]
-            for f in model.trajectory(z, None, num_inference_steps=30, scheduler="ddpm", generator=make_generator(1))
-        ]
+        frames = [f["x_t"] for f in model.trajectory(z, None, generator=make_generator(1))]
         start = (z.clamp(-1, 1) + 1) / 2
         path = pca.transform(torch.cat([start, *frames]).flatten(1).double().numpy())
         pts = np.concatenate([g[1] for g in groups] + [path])
