@@ -104,6 +104,15 @@ def provenance(metrics: dict) -> list[tuple[str, str, list[str]]]:
     return [(when, command, what) for (when, command), what in runs.items()]
 
 
+def speed_machines(metrics: dict) -> str:
+    """Which CPU each family's speed was measured on ("gan, vae: AMD EPYC, 2 cores; ...")."""
+    machines: dict[str, list[str]] = {}
+    for fam, r in metrics.get("families", {}).items():
+        h = r.get("hardware", metrics["hardware"])
+        machines.setdefault(f"{h['cpu']}, {h['cpu_cores']} cores", []).append(fam)
+    return "; ".join(f"{', '.join(fams)}: {cpu}" for cpu, fams in machines.items())
+
+
 def hardware() -> dict:
     """The machine a figure was measured on."""
     cpu = platform.processor()

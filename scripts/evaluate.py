@@ -130,6 +130,8 @@ def main(argv=None) -> int:
         old = json.loads(out.read_text())
         if math.isclose(old.get("real_data", {}).get("fid", -1), results["real_data"]["fid"], rel_tol=1e-4):
             results["families"] = {k: v for k, v in old.get("families", {}).items() if k not in args.families}
+            for v in results["families"].values():  # files from before families kept their own
+                v.setdefault("hardware", old["hardware"])
     for family in args.families:
         try:
             model = weights.load(args.dataset, family, root)
@@ -180,7 +182,8 @@ def main(argv=None) -> int:
             "nearest_train_pixel_l2_histogram": histogram(nn_d),
             "nearest_train_n": args.n_nearest,
             "ms_per_image": ms,
-            "ms_method": "one batch of 64 class-conditional images after a warm-up, on this machine's CPU",
+            "ms_method": "one batch of 64 class-conditional images after a warm-up",
+            "hardware": results["hardware"],
             "nfe": cost.nfe,
             "parameters": cost.parameters,
             "bytes": sum(p.stat().st_size for p in folder.rglob("*.safetensors")),

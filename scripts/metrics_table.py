@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playground.data import DATASETS  # noqa: E402
-from playground.metrics import provenance  # noqa: E402
+from playground.metrics import provenance, speed_machines  # noqa: E402
 
 START, END = "<!-- metrics-table -->", "<!-- /metrics-table -->"
 
@@ -59,7 +59,7 @@ def table(weights_root: Path) -> str:
                 f"{fam0['n']} class-conditional samples per family ({fam0['samples']}), seed {fam0['seed']}; "
                 f"samplers — {samplers}. FID, precision and recall (k = {fam0['k']}) in the feature space of "
                 f"the {m['feature_extractor']}. Unconditional classes: how the classifier labels each family's "
-                f"unconditional samples. Speed: {fam0['ms_method']}.",
+                f"unconditional samples. Speed: {fam0['ms_method']}; CPU — {speed_machines(m)}.",
                 "",
             ]
     return "\n".join(lines).strip() or "No model has been measured yet: run `python scripts/evaluate.py`."

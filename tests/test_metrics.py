@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import ROOT, build_tiny
 
-from playground.metrics import fid_score, histogram, make_fid, nearest_distances, precision_recall
+from playground.metrics import fid_score, histogram, make_fid, nearest_distances, precision_recall, speed_machines
+from playground.models.diffusion import DEFAULT_SCHEDULER
 
 
 def test_precision_recall_known_cases():
@@ -66,7 +67,11 @@ def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, dat
         assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
         assert r["ms_per_image"] > 0 and r["parameters"] > 0 and r["bytes"] > 0
         assert r["fid_over_floor"] == pytest.approx(r["fid"] / m["real_data"]["fid"])
-    assert m["families"]["diffusion"]["nfe"] == 4 and "ddpm, 2 steps" in m["families"]["diffusion"]["sampler"]
+    assert (
+        m["families"]["diffusion"]["nfe"] == 4
+        and f"{DEFAULT_SCHEDULER}, 2 steps" in m["families"]["diffusion"]["sampler"]
+    )
+    assert all(r["hardware"] == m["hardware"] for r in m["families"].values())  # each family's own machine
     assert "classifier" in m["feature_extractor"]
     for r in [m["real_data"], *m["families"].values()]:
         assert sum(r["nearest_train_pixel_l2_histogram"]["counts"]) == 5
@@ -83,6 +88,12 @@ def test_evaluating_some_families_keeps_the_others(evaluate, use_weights, data_r
     assert set(second) == {"gan", "vae"}
     assert second["gan"] == first["gan"]  # kept as measured, with its own command
     assert "--families gan vae" in second["gan"]["command"] and "--families vae" in second["vae"]["command"]
+
+
+def test_speed_says_which_machine_measured_each_family():
+    m = {"hardware": {"cpu": "B", "cpu_cores": 2}, "families": {
+        "gan": {"hardware": {"cpu": "A", "cpu_cores": 2}}, "vae": {}, "diffusion": {"hardware": {"cpu": "A", "cpu_cores": 2}}}}  # fmt: skip
+    assert speed_machines(m) == "gan, diffusion: A, 2 cores; vae: B, 2 cores"
 
 
 def test_histogram_counts_every_value_once():

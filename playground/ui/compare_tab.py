@@ -11,9 +11,9 @@ import torch
 
 from playground import neighbours, plots, weights
 from playground.images import image_to_tensor
-from playground.metrics import provenance
+from playground.metrics import provenance, speed_machines
 from playground.models import FAMILY_TITLES
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES
 from playground.ui import common
 
 LESSON = """### Side by side, measured the same way
@@ -155,7 +155,7 @@ def sweep_figure(dataset: str) -> tuple:
     s = json.loads(path.read_text())
     series = {}
     for p in s["points"]:
-        xs, ys = series.setdefault(p["scheduler"].upper() if p["scheduler"] != "dpm++" else "DPM-Solver++", ([], []))
+        xs, ys = series.setdefault(SCHEDULER_NAMES.get(p["scheduler"], p["scheduler"]), ([], []))
         xs.append(p["nfe"])
         ys.append(p["fid"])
     series[f"real data ({s['n']} images)"] = ([min(min(x) for x, _ in series.values()),
@@ -205,7 +205,8 @@ def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
         + f". FID, precision and recall (k = {fam0['k']}, Kynkäänniemi et al. 2019) in the feature space of the "
         f"{m['feature_extractor']}. The floor is {real['method'].lower()}. Nearest training image: "
         f"{real['nearest_train_method'].lower()}; the real row is the same for real test images. Speed: "
-        f"{fam0['ms_method']}. {_when(m)} Classifier test accuracy: "
+        f"{fam0['ms_method']}; CPU — {speed_machines(m)}. {_when(m)} "
+        "Classifier test accuracy: "
         f"{m['classifier']['test_accuracy']:.2%}. FID here is not comparable with published Inception FIDs: "
         "the feature extractor differs."
     )
