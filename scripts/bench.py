@@ -24,6 +24,7 @@ from types import SimpleNamespace  # noqa: E402
 
 from playground import weights  # noqa: E402
 from playground.images import to_pil  # noqa: E402
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
 from playground.ui import compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab  # noqa: E402
 
 
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     d = args.dataset
+    default = (DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE)  # the Diffusion tab's settings when it opens
     actions = {
         "gan_sample (16 images)": (clock, gan_tab.gan_sample, d, "any", 16, 0),
         "gan_discriminate (16 + 16 images)": (clock, gan_tab.gan_discriminate, d, "any", 16, 0),
@@ -59,9 +61,9 @@ def main(argv=None) -> int:
         "vae_reconstruct (8 draws)": (clock, vae_tab.vae_reconstruct, d, "test image", None, 0, 8, 0),
         "vae_traverse (9 stops)": (clock, vae_tab.vae_traverse, d, "any", 0, 0, 3, 9),
         "diffusion_forward": (clock, diffusion_tab.diffusion_forward, d, 0, 500),
-        "diffusion_sample first frame (8 images, ddpm)": (first_frame, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, 2.0),
-        "diffusion_sample whole run (8 images, ddpm, 50 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, 2.0),
-        "diffusion_sample whole run (8 images, dpm++, 20 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "dpm++", 20, 2.0),
+        "diffusion_sample first frame (8 images, default)": (first_frame, diffusion_tab.diffusion_sample, d, "7", 8, 0, *default),
+        "diffusion_sample whole run (8 images, default)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, *default),
+        "diffusion_sample whole run (8 images, ddpm, 50 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, DEFAULT_GUIDANCE),
     }  # fmt: skip
     for fam in ("gan", "vae", "diffusion"):
         latent_tab.latent_map(d, fam)  # the map is drawn when the tab opens, before any click

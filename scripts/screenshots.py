@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -34,6 +35,23 @@ def wait_idle(page: Page, timeout_s: float = 60) -> None:
         if page.locator(".progress-text, .eta-bar, .wrap.pending, .generating").filter(visible=True).count() == 0:
             return
         page.wait_for_timeout(200)
+
+
+def shoot(page: Page, path: Path) -> Path:
+    """A full-page screenshot once every visible image has loaded. Images below the fold load
+    lazily, so scroll through the page first (a screenshot alone does not scroll)."""
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    try:
+        page.wait_for_function(
+            "Array.from(document.images).filter(i => i.offsetParent !== null)"
+            ".every(i => i.complete && i.naturalWidth > 0)",
+            timeout=15_000,
+        )
+    except PlaywrightTimeout:
+        print(f"warning: some images had not loaded for {path.name}", file=sys.stderr)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=path, full_page=True)
+    return path
 
 
 def wait_until(condition, timeout_s: float = 60) -> None:
@@ -60,8 +78,7 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     wait_idle(page)
     visible_button(page, "Ask the discriminator").click()
     wait_idle(page)
-    shots.append(out / f"{key}-gan.png")
-    page.screenshot(path=shots[-1], full_page=True)
+    shots.append(shoot(page, out / f"{key}-gan.png"))
 
     page.get_by_role("tab", name="VAE").click()
     visible_button(page, "Generate").click()
@@ -70,14 +87,12 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     wait_idle(page)
     visible_button(page, "Walk").click()
     wait_idle(page)
-    shots.append(out / f"{key}-vae.png")
-    page.screenshot(path=shots[-1], full_page=True)
+    shots.append(shoot(page, out / f"{key}-vae.png"))
 
     page.get_by_role("tab", name="Diffusion").click()
     visible_button(page, "Denoise").click()
     wait_idle(page, 120)
-    shots.append(out / f"{key}-diffusion.png")
-    page.screenshot(path=shots[-1], full_page=True)
+    shots.append(shoot(page, out / f"{key}-diffusion.png"))
 
     page.get_by_role("tab", name="Compare").click()
     visible_button(page, "Compare").click()
@@ -86,8 +101,7 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     page.locator("#compare-gan img").first.click()  # look at one image closely
     wait_until(lambda: page.locator("#nearest-text").inner_text() not in (before, ""))
     wait_idle(page)
-    shots.append(out / f"{key}-compare.png")
-    page.screenshot(path=shots[-1], full_page=True)
+    shots.append(shoot(page, out / f"{key}-compare.png"))
 
     page.get_by_role("tab", name="Latent space").click()
     the_map = page.locator(".block").filter(has_text="Latent map — click to decode").filter(visible=True)
@@ -95,8 +109,7 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6)
     page.get_by_text("Decoded (").filter(visible=True).wait_for()
     wait_idle(page)
-    shots.append(out / f"{key}-latent.png")
-    page.screenshot(path=shots[-1], full_page=True)
+    shots.append(shoot(page, out / f"{key}-latent.png"))
     return shots
 
 
