@@ -38,9 +38,9 @@ def wait_idle(page: Page, timeout_s: float = 60) -> None:
 
 
 def shoot(page: Page, path: Path) -> Path:
-    """A full-page screenshot once every visible image has loaded. Images below the fold load
-    lazily, so scroll through the page first (a screenshot alone does not scroll)."""
-    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    """A full-page screenshot once every visible image has loaded. Gradio marks images lazy, and a
+    screenshot does not scroll (nor does it scroll inside a gallery), so load them all first."""
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
     try:
         page.wait_for_function(
             "Array.from(document.images).filter(i => i.offsetParent !== null)"
@@ -49,7 +49,6 @@ def shoot(page: Page, path: Path) -> Path:
         )
     except PlaywrightTimeout:
         print(f"warning: some images had not loaded for {path.name}", file=sys.stderr)
-    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=path, full_page=True)
     return path
 
@@ -109,6 +108,9 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6)
     page.get_by_text("Decoded (").filter(visible=True).wait_for()
     wait_idle(page)
+    for name in ("Interpolate", "Decode this seed in all three", "Draw the image-space map", "Encode three ways"):
+        visible_button(page, name).click()
+        wait_idle(page, 120)
     shots.append(shoot(page, out / f"{key}-latent.png"))
     return shots
 

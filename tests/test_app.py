@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from playground import weights
 from playground.data import DATASETS
 from playground.images import image_to_tensor, to_pil
+from playground.models import make_generator
 from playground.ui import build_app, common, compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab
 from playground.ui.app import launch
 
@@ -204,6 +205,16 @@ def test_latent_map_and_click(use_weights, family):
     assert np.array_equal(np.asarray(decoded), np.asarray(decoded2))
     assert marked.getpixel((round(px), round(py))) == (250, 204, 21)  # the yellow star sits on the point
     assert latent_tab.plain_map("mnist", family)[0].getpixel((round(px), round(py))) != (250, 204, 21)  # a copy
+
+
+def test_a_diffusion_vector_decodes_to_one_image_alone_or_in_a_strip(use_weights):
+    """On the latent panel x_T alone fixes diffusion's image: the same wherever it sits in a batch,
+    and another x_T gives another image (a fixed stream of per-step noise made them all alike)."""
+    model = common.load("mnist", "diffusion")
+    z = model.sample_latent(3, make_generator(5))
+    strip = latent_tab.decode_vectors(model, "diffusion", z)
+    assert torch.allclose(strip[2], latent_tab.decode_vectors(model, "diffusion", z[2:])[0], atol=1e-4)
+    assert (strip[0] - strip[1]).abs().mean() > 0.05
 
 
 def test_latent_sample_interpolate_same_seed(use_weights):

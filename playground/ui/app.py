@@ -25,6 +25,8 @@ THEME = gr.themes.Soft(
 CSS = """
 .gradio-container {max-width: 1200px !important; margin: auto;}
 img {image-rendering: pixelated;}
+/* a strip is wide: show it whole instead of centred in a square thumbnail */
+#interpolation-strips .thumbnail-item {aspect-ratio: auto; height: auto;}
 """
 
 
