@@ -17,7 +17,7 @@ from playground import weights
 from playground.data import DATASETS, DataError, get_info, parse_label
 from playground.images import grid, to_uint8
 from playground.models import FAMILIES
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, MAX_STEPS, SCHEDULERS
+from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_STEPS, SCHEDULERS
 from playground.models.gan import DEFAULT_TRUNCATION
 
 MAX_N = 4096  # images per call: more would take minutes for diffusion on a CPU
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="diffusion sampler steps")
     s.add_argument("--scheduler", default=DEFAULT_SCHEDULER, help=f"diffusion sampler: {', '.join(SCHEDULERS)}")
-    s.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE, help="diffusion classifier-free guidance")
+    s.add_argument("--guidance-scale", type=float, help="diffusion classifier-free guidance (default: the model's own)")
     s.add_argument("--truncation", type=float, default=DEFAULT_TRUNCATION, help="GAN truncation ψ, in (0, 1]")
     s.add_argument("--out", required=True, help="FILE.npz (images, labels) or FILE.png (a grid)")
     i = sub.add_parser("info", help="list the installed weights")
@@ -67,8 +67,8 @@ def sample(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown scheduler {args.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
         if not 1 <= args.steps <= MAX_STEPS:
             raise UsageError(f"--steps must be from 1 to {MAX_STEPS}, not {args.steps}")
-        if not 0.0 <= args.guidance_scale <= 20.0:
-            raise UsageError(f"--guidance-scale must be from 0 to 20, not {args.guidance_scale}")
+        if args.guidance_scale is not None and not 0.0 <= args.guidance_scale <= MAX_GUIDANCE:
+            raise UsageError(f"--guidance-scale must be from 0 to {MAX_GUIDANCE:g}, not {args.guidance_scale}")
         kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale}
     if args.family == "gan":
         if not 0.0 < args.truncation <= 1.0:

@@ -24,7 +24,7 @@ from types import SimpleNamespace  # noqa: E402
 
 from playground import weights  # noqa: E402
 from playground.images import to_pil  # noqa: E402
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
+from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
 from playground.ui import compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab  # noqa: E402
 
 
@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     d = args.dataset
-    default = (DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE)  # the Diffusion tab's settings when it opens
+    guidance = diffusion_tab.default_guidance(d)
+    default = (DEFAULT_SCHEDULER, DEFAULT_STEPS, guidance)  # the Diffusion tab's settings when it opens
     actions = {
         "gan_sample (16 images)": (clock, gan_tab.gan_sample, d, "any", 16, 0),
         "gan_discriminate (16 + 16 images)": (clock, gan_tab.gan_discriminate, d, "any", 16, 0),
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
         "diffusion_forward": (clock, diffusion_tab.diffusion_forward, d, 0, 500),
         "diffusion_sample first frame (8 images, default)": (first_frame, diffusion_tab.diffusion_sample, d, "7", 8, 0, *default),
         "diffusion_sample whole run (8 images, default)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, *default),
-        "diffusion_sample whole run (8 images, ddpm, 50 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, DEFAULT_GUIDANCE),
+        "diffusion_sample whole run (8 images, ddpm, 50 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, guidance),
     }  # fmt: skip
     for fam in ("gan", "vae", "diffusion"):
         latent_tab.latent_map(d, fam)  # the map is drawn when the tab opens, before any click

@@ -25,7 +25,7 @@ from playground import weights  # noqa: E402
 from playground.data import DataError, get_info, load_tensors  # noqa: E402
 from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary  # noqa: E402
 from playground.models import FAMILIES  # noqa: E402
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
+from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
 from playground.models.gan import DEFAULT_TRUNCATION  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER)
-    p.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
+    p.add_argument("--guidance-scale", type=float, help="diffusion guidance (default: the model's own)")
     p.add_argument("--truncation", type=float, default=DEFAULT_TRUNCATION, help="GAN truncation ψ")
     p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
     p.add_argument("--out", help="default <weights>/<dataset>/metrics.json (--sweep: sweep.json)")
@@ -142,8 +142,9 @@ def main(argv=None) -> int:
         if family == "gan":
             kw, sampler = {"truncation": args.truncation}, f"one forward pass, truncation ψ = {args.truncation:g}"
         if family == "diffusion":
-            kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale}
-            sampler = f"{args.scheduler}, {args.steps} steps, guidance scale {args.guidance_scale}"
+            w = model.guidance_scale if args.guidance_scale is None else args.guidance_scale
+            kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": w}
+            sampler = f"{args.scheduler}, {args.steps} steps, guidance scale {w:g}"
         t0 = time.time()
         fake = sample_many(model, args.n, labels, args.seed, args.batch_size, **kw)
         uncond = sample_many(model, args.n_uncond, None, args.seed + 10_000, args.batch_size, **kw)
@@ -246,16 +247,17 @@ def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Ten
     t_start = time.time()
     fid = fid_against(classifier, test_x)
     n = args.sweep_n
+    w = model.guidance_scale if args.guidance_scale is None else args.guidance_scale
     subset = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(args.seed))[:n]
     labels = torch.arange(info.num_classes).repeat(n // info.num_classes + 1)[:n]
     results = {
         **run_fields(args),
         "n": n,
         "seed": args.seed,
-        "guidance_scale": args.guidance_scale,
+        "guidance_scale": w,
         "method": (
             f"{n} class-conditional samples ({n // info.num_classes} per class), seed {args.seed}, guidance scale "
-            f"{args.guidance_scale}; FID against the {len(test_x)} test images in the feature space of the "
+            f"{w:g}; FID against the {len(test_x)} test images in the feature space of the "
             f"classifier's penultimate layer. FID from {n} samples reads higher than from more; compare the points "
             "with each other and with the floor measured at the same count, not with metrics.json."
         ),
@@ -267,14 +269,14 @@ def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Ten
         for steps in steps_list:
             t0 = time.time()
             fake = sample_many(model, n, labels, args.seed, args.batch_size, num_inference_steps=steps,
-                               scheduler=scheduler, guidance_scale=args.guidance_scale)  # fmt: skip
+                               scheduler=scheduler, guidance_scale=w)  # fmt: skip
             seconds = time.time() - t0
             pred = classifier.predict_proba(fake).argmax(1)
             point = {
                 "scheduler": scheduler,
                 "steps": steps,
                 "nfe": model.cost(
-                    class_labels=0, num_inference_steps=steps, scheduler=scheduler, guidance_scale=args.guidance_scale
+                    class_labels=0, num_inference_steps=steps, scheduler=scheduler, guidance_scale=w
                 ).nfe,  # fmt: skip
                 "fid": fid_score(fid, fake),
                 "class_accuracy": (pred == labels).float().mean().item(),

@@ -137,6 +137,7 @@ def tiny_weights_both(tiny_weights, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("weights-both")
     shutil.copytree(tiny_weights / "mnist", root / "mnist")
     shutil.copytree(tiny_weights / "mnist", root / "fashion")
+    (root / "fashion" / "diffusion" / "sampling.json").write_text('{"guidance_scale": 2.5}')  # a model's own guidance
     weights.write_manifest(root)
     return root
 

@@ -298,7 +298,10 @@ def test_copy_and_sweep_figures_read_their_files(use_weights):
     assert [(p["scheduler"], p["steps"]) for p in sweep["points"]] == [("ddpm", 2), ("ddpm", 3), ("ddim", 2)]
     for p in sweep["points"]:
         assert f"| {p['scheduler']} | {p['steps']} | {p['nfe']} | {p['fid']:.1f} |" in text
-    assert sweep["command"] in text
+    assert sweep["command"] in text and f"on {sweep['hardware']['cpu']} (" in text
+    assert "this sweep used" not in text  # measured at the model's own guidance
+    weights.load("mnist", "diffusion").guidance_scale = 2.0  # a model that samples otherwise (the cache is reset after)
+    assert "samples at guidance 2 unless told; this sweep used 1.5" in compare_tab.sweep_figure("mnist")[1]
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,16 @@ def test_every_tab_on_the_other_dataset(page):
     page.get_by_label("Class", exact=True).filter(visible=True).first.click()
     assert page.get_by_role("option", name="Ankle boot", exact=True).count() == 1
     page.keyboard.press("Escape")
+    assert guidance_shown(page) == "2.5"  # the Fashion-MNIST model's own (tests/conftest.py)
     choose_dataset(page, "MNIST")
+    assert guidance_shown(page) == "1.5"
+
+
+def guidance_shown(page) -> str:
+    """The Diffusion tab's guidance scale: it opens at the dataset's model's own."""
+    page.get_by_role("tab", name="Diffusion").click()
+    box = page.get_by_label("number input for Guidance scale (with a class)", exact=True).filter(visible=True)
+    return box.input_value()
 
 
 def test_no_console_errors_and_no_other_hosts(page):

@@ -10,7 +10,7 @@ from conftest import build_tiny, tiny_config
 from diffusers import DDPMScheduler, UNet2DModel
 
 from playground.models import FAMILIES, GAN, VAE, Classifier, DiffusionModel
-from playground.models.diffusion import SCHEDULERS
+from playground.models.diffusion import DEFAULT_GUIDANCE, SAMPLING_FILE, SCHEDULERS
 from playground.models.gan import DEFAULT_TRUNCATION
 
 SHAPES = [(1, 28), (3, 32)]  # MNIST-like and CIFAR-like
@@ -143,6 +143,31 @@ def test_guidance_scale_changes_the_sample(diffusion):
     a = diffusion.sample(2, seed=0, class_labels=4, num_inference_steps=3, guidance_scale=1.0)
     b = diffusion.sample(2, seed=0, class_labels=4, num_inference_steps=3, guidance_scale=4.0)
     assert (a - b).abs().max() > 1e-4
+
+
+def test_a_model_samples_with_its_own_guidance_unless_told(diffusion, tmp_path):
+    diffusion.guidance_scale = 3.0
+    try:
+        diffusion.save_pretrained(tmp_path)
+    finally:
+        diffusion.guidance_scale = DEFAULT_GUIDANCE
+    loaded = DiffusionModel.from_pretrained(tmp_path)
+    assert loaded.guidance_scale == 3.0
+    run = {"seed": 0, "class_labels": 4, "num_inference_steps": 3}
+    assert torch.equal(loaded.sample(2, **run), loaded.sample(2, **run, guidance_scale=3.0))
+    assert not torch.equal(loaded.sample(2, **run), loaded.sample(2, **run, guidance_scale=DEFAULT_GUIDANCE))
+    assert loaded.cost(class_labels=4, num_inference_steps=3).nfe == 6
+    assert loaded.cost(class_labels=4, num_inference_steps=3, guidance_scale=1.0).nfe == 3
+    (tmp_path / SAMPLING_FILE).unlink()  # weights saved before the file existed
+    assert DiffusionModel.from_pretrained(tmp_path).guidance_scale == DEFAULT_GUIDANCE
+
+
+@pytest.mark.parametrize("text", ['{"guidance_scale": -1}', '{"guidance_scale": "high"}', "{}", "not json"])
+def test_a_bad_sampling_file_is_a_clear_error(diffusion, tmp_path, text):
+    diffusion.save_pretrained(tmp_path)
+    (tmp_path / SAMPLING_FILE).write_text(text)
+    with pytest.raises(ValueError, match="should hold"):
+        DiffusionModel.from_pretrained(tmp_path)
 
 
 def test_trajectory_streams_every_step(diffusion):

@@ -112,6 +112,12 @@ def test_class_accuracy_is_near_the_claim(dataset, family):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
+def test_diffusion_was_measured_at_the_guidance_it_samples_with(dataset):
+    measured = json.loads((SHIPPED / dataset / "metrics.json").read_text())["families"]["diffusion"]["sampler"]
+    assert measured.endswith(f"guidance scale {weights.load(dataset, 'diffusion', SHIPPED).guidance_scale:g}")
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
 def test_ddim_inversion_then_decoding_gives_the_image_back(dataset):
     """DDIM inversion (INVERSION_STEPS = 10, unguided) of 8 real test images, decoded by DDIM with
     the same steps (what a click on the diffusion map does). Measured mean squared error per pixel

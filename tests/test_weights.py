@@ -43,6 +43,13 @@ def test_truncated_file_without_manifest_is_still_a_clear_error(tree):
         weights.load("mnist", "diffusion", tree)
 
 
+def test_a_bad_guidance_in_the_sampling_file_is_a_clear_error(tree):
+    (tree / weights.MANIFEST).unlink()  # not caught by the manifest: the file itself says something wrong
+    (tree / "mnist" / "diffusion" / "sampling.json").write_text('{"guidance_scale": 1e9}')
+    with pytest.raises(weights.WeightsError, match="could not load the diffusion weights.*guidance scale must be"):
+        weights.load("mnist", "diffusion", tree)
+
+
 def test_missing_file_listed_in_manifest(tree):
     (tree / "mnist" / "vae" / "model.safetensors").unlink()
     with pytest.raises(weights.WeightsError, match="missing"):

@@ -56,9 +56,11 @@ def build_app() -> gr.Blocks:
         def on_dataset(d):
             epochs = gan_tab.timeline_epochs(d)
             updates = [gr.Dropdown(choices=common.class_choices(d), value="any") for _ in classes]
-            return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs)]
+            guidance = gr.Slider(value=diffusion_tab.default_guidance(d))
+            return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs), guidance]
 
-        change = dataset.change(on_dataset, dataset, [*classes, gan["epoch"]], api_name=False, queue=False)
+        outputs = [*classes, gan["epoch"], diffusion["guidance"]]
+        change = dataset.change(on_dataset, dataset, outputs, api_name=False, queue=False)
         figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"], *comparison["figures"]]
         for fn, inputs, outputs in figures:
             change.then(shown_on_load(fn, outputs), inputs, outputs, api_name=False)

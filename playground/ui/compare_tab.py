@@ -13,7 +13,7 @@ from playground import neighbours, plots, weights
 from playground.images import image_to_tensor
 from playground.metrics import provenance, speed_machines
 from playground.models import FAMILY_TITLES
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES
+from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES
 from playground.ui import common
 
 LESSON = """### Side by side, measured the same way
@@ -32,20 +32,15 @@ SWEEP_LESSON = """### Speed against quality, for diffusion
 Fewer denoising steps are faster but rougher. Each point is one sampler at one step count:
 its FID (lower is better) against the network evaluations it spent per image."""
 
-SAMPLE_KW = {
-    "diffusion": {
-        "num_inference_steps": DEFAULT_STEPS,
-        "scheduler": DEFAULT_SCHEDULER,
-        "guidance_scale": DEFAULT_GUIDANCE,
-    }
-}
+# diffusion samples at its model's own guidance scale, the one its metrics were measured with
+SAMPLE_KW = {"diffusion": {"num_inference_steps": DEFAULT_STEPS, "scheduler": DEFAULT_SCHEDULER}}
 
 
 def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, list, str]:
     """One seed and class through every family: a grid each, and what it cost."""
     r = common.request(dataset, class_name, n, seed)
     if r.n > 16:
-        raise gr.Error("number of images must be at most 16 here (diffusion makes each with 100 network passes)")
+        raise gr.Error("number of images must be at most 16 here (diffusion makes each with dozens of network passes)")
     out, lines = [], []
     for fam, title in FAMILY_TITLES.items():
         model = common.load(dataset, fam)
@@ -166,8 +161,13 @@ def sweep_figure(dataset: str) -> tuple:
         f"| {p['scheduler']} | {p['steps']} | {p['nfe']} | {p['fid']:.1f} | {p['class_accuracy']:.1%} | {p['ms_per_image']:.0f} |"
         for p in s["points"]
     )
+    hw = s.get("hardware", {})
+    where = f" on {hw['cpu']} ({hw['cpu_cores']} cores)" if "cpu" in hw else ""
+    own = common.load(dataset, "diffusion").guidance_scale
+    if own != s["guidance_scale"]:
+        where += f" (the model samples at guidance {own:g} unless told; this sweep used {s['guidance_scale']:g})"
     text = (
-        f"**How:** {s['method']} Measured {s['measured']} by `{s['command']}`.\n\n"
+        f"**How:** {s['method']} Measured {s['measured']}{where} by `{s['command']}`.\n\n"
         "| scheduler | steps | network evaluations | FID | class accuracy | ms / image |\n| --- | --- | --- | --- | --- | --- |\n"
         + rows
     )

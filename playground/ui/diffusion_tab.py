@@ -10,7 +10,8 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from playground import plots
+from playground import plots, weights
+from playground.data import DataError
 from playground.images import gif, grid, to_pil
 from playground.models import make_generator
 from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES, SCHEDULERS
@@ -29,7 +30,7 @@ DPM-Solver++'s large steps while adding fresh noise like DDPM.
 it was told "no class". *Classifier-free guidance* pushes each step away from the unconditional
 prediction and towards the class one: `ε = ε_none + w · (ε_class − ε_none)`. Each step then
 costs two network evaluations. A larger `w` makes images more surely of their class and less
-varied; the Compare tab's numbers are measured at the default."""
+varied; each model opens at the scale it was measured with, which the Compare tab's numbers use."""
 
 MAX_DIFFUSION_IMAGES = 16  # each image costs (steps × 2) UNet passes: keep a click quick
 MAX_UI_STEPS = 1000
@@ -120,6 +121,14 @@ def _side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
     return out
 
 
+def default_guidance(dataset: str | None) -> float:
+    """The guidance scale the dataset's model samples with unless told (see SAMPLING_FILE)."""
+    try:
+        return weights.load(dataset, "diffusion").guidance_scale if dataset else DEFAULT_GUIDANCE
+    except (weights.WeightsError, DataError):  # the tab's own actions say what is wrong
+        return DEFAULT_GUIDANCE
+
+
 def build(dataset: gr.Dropdown) -> dict:
     gr.Markdown(LESSON)
     gr.Markdown("### The forward process: noising")
@@ -142,7 +151,10 @@ def build(dataset: gr.Dropdown) -> dict:
             [(title, name) for name, title in SCHEDULER_NAMES.items()], value=DEFAULT_SCHEDULER, label="Scheduler"
         )
         steps = gr.Slider(1, MAX_UI_STEPS, value=DEFAULT_STEPS, step=1, label="Steps")
-        guidance = gr.Slider(0, 10, value=DEFAULT_GUIDANCE, step=0.5, label="Guidance scale (with a class)")
+        guidance = gr.Slider(
+            0, 10, value=default_guidance(dataset.value), step=0.05, label="Guidance scale (with a class)",
+            info="Opens at the value this dataset's model was measured with (the Compare tab's numbers).",
+        )  # fmt: skip
     go = gr.Button("Denoise", variant="primary")
     with gr.Row():
         current = gr.Image(label="Now: the noisy images xₜ", type="pil")
@@ -153,4 +165,4 @@ def build(dataset: gr.Dropdown) -> dict:
         diffusion_sample, [dataset, cls, n, seed, scheduler, steps, guidance], [current, predicted, progress, animation],
         api_name="diffusion_sample",
     )  # fmt: skip
-    return {"classes": [cls], "forward": forward}
+    return {"classes": [cls], "forward": forward, "guidance": guidance}
