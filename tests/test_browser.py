@@ -73,37 +73,58 @@ def test_gan_tab_generates(page):
     shot(page, "gan")
 
 
-def test_vae_drawing_with_the_mouse(page):
-    page.get_by_role("tab", name="VAE").click()
+def draw_a_one(page) -> None:
+    """Choose "drawing" in the open tab and draw a vertical stroke with the mouse."""
     page.get_by_label("drawing", exact=True).filter(visible=True).first.check()
     page.get_by_role("button", name="Brush", exact=True).filter(visible=True).first.click()  # the pen
     canvas = page.locator("canvas").filter(visible=True).first
     canvas.wait_for()
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.8, steps=12)
     page.mouse.up()
+
+
+def test_vae_drawing_with_the_mouse(page):
+    page.get_by_role("tab", name="VAE").click()
+    draw_a_one(page)
     visible_button(page, "Encode and decode").click()
     wait_idle(page)
     page.get_by_text("Reconstruction error").filter(visible=True).wait_for()
     shot(page, "vae-drawing")
 
 
+def test_a_drawing_encoded_three_ways(page):
+    page.get_by_role("tab", name="Latent space").click()
+    draw_a_one(page)
+    visible_button(page, "Encode three ways").click()
+    wait_idle(page, 120)
+    result = page.locator(".prose").filter(has_text="mean squared error").filter(visible=True).first
+    result.wait_for()
+    text = result.inner_text()
+    assert all(way in text for way in ("VAE encoder", "DDIM inversion", "GAN inversion")), text
+    assert page.get_by_text("The drawing is empty").count() == 0
+    shot(page, "latent-drawing")
+
+
 def test_diffusion_streams(page):
     page.get_by_role("tab", name="Diffusion").click()
     steps = page.get_by_label("number input for Steps", exact=True).filter(visible=True)
-    steps.fill("12")
+    steps.fill("40")
     steps.press("Enter")
-    seen = set()
+    # Every progress line the page shows, recorded in the page as it changes: the tiny test model
+    # runs faster than a test could poll.
+    page.evaluate("""() => {
+        window.stepsSeen = new Set();
+        new MutationObserver(() => {
+            for (const m of document.body.innerText.matchAll(/Step (\\d+) of 40/g)) window.stepsSeen.add(m[1]);
+        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""")
     visible_button(page, "Denoise").click()
-    for _ in range(200):
-        texts = page.get_by_text("Step ", exact=False).filter(visible=True).all_inner_texts()
-        seen.update(t for t in texts if t.startswith("Step "))
-        if page.get_by_text("network evaluations per image").filter(visible=True).count():
-            break
-        page.wait_for_timeout(50)
     page.get_by_text("network evaluations per image").filter(visible=True).wait_for()
+    seen = page.evaluate("() => [...window.stepsSeen]")
     assert seen, "no intermediate step was shown while the run streamed"
     shot(page, "diffusion")
 

@@ -30,7 +30,7 @@ zero; real test images show how close a genuinely new image usually is."""
 
 SWEEP_LESSON = """### Speed against quality, for diffusion
 Fewer denoising steps are faster but rougher. Each point is one sampler at one step count:
-its FID (lower is better) against the network evaluations it spent per image."""
+its FID (lower is better) against the network evaluations (NFE) it spent per image."""
 
 # diffusion samples at its model's own guidance scale, the one its metrics were measured with
 SAMPLE_KW = {"diffusion": {"num_inference_steps": DEFAULT_STEPS, "scheduler": DEFAULT_SCHEDULER}}
@@ -167,9 +167,9 @@ def sweep_figure(dataset: str) -> tuple:
     if own != s["guidance_scale"]:
         where += f" (the model samples at guidance {own:g} unless told; this sweep used {s['guidance_scale']:g})"
     text = (
-        f"**How:** {s['method']} Measured {s['measured']}{where} by `{s['command']}`.\n\n"
-        "| scheduler | steps | network evaluations | FID | class accuracy | ms / image |\n| --- | --- | --- | --- | --- | --- |\n"
-        + rows
+        f"**How:** {s['method']} Measured {s['measured']}{where} by `{s['command']}`\n\n"
+        "| scheduler | steps | NFE | FID | class accuracy | ms / image |\n"
+        "| --- | --- | --- | --- | --- | --- |\n" + rows
     )
     return image, text
 
@@ -271,8 +271,10 @@ def build(dataset: gr.Dropdown) -> dict:
         copies_text = gr.Markdown()
     gr.Markdown(SWEEP_LESSON)
     with gr.Row():
-        sweep = gr.Image(label="FID against network evaluations", show_label=False, height=300)
-        sweep_text = gr.Markdown()
+        with gr.Column(scale=2):
+            sweep = gr.Image(label="FID against network evaluations", show_label=False, height=300)
+        with gr.Column(scale=3):
+            sweep_text = gr.Markdown()
     return {
         "classes": [cls],
         "figures": [
