@@ -158,7 +158,8 @@ class DiffusionModel:
             guidance = json.loads(sampling.read_text())["guidance_scale"] if sampling.is_file() else DEFAULT_GUIDANCE
             guidance = check_guidance(guidance)
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f'{sampling} should hold {{"guidance_scale": a number from 0 to 20}}: {exc}') from None
+            want = f'{{"guidance_scale": a number from 0 to {MAX_GUIDANCE:g}}}'
+            raise ValueError(f"{sampling} should hold {want}: {exc}") from None
         return cls(unet, DDPMScheduler.from_pretrained(path, subfolder="scheduler"), guidance)
 
     def to(self, device) -> DiffusionModel:
