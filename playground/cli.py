@@ -18,7 +18,6 @@ from playground.data import DATASETS, DataError, get_info, parse_label
 from playground.images import grid, to_uint8
 from playground.models import FAMILIES
 from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_STEPS, SCHEDULERS
-from playground.models.gan import DEFAULT_TRUNCATION
 
 MAX_N = 4096  # images per call: more would take minutes for diffusion on a CPU
 
@@ -44,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="diffusion sampler steps")
     s.add_argument("--scheduler", default=DEFAULT_SCHEDULER, help=f"diffusion sampler: {', '.join(SCHEDULERS)}")
     s.add_argument("--guidance-scale", type=float, help="diffusion classifier-free guidance (default: the model's own)")
-    s.add_argument("--truncation", type=float, default=DEFAULT_TRUNCATION, help="GAN truncation ψ, in (0, 1]")
+    s.add_argument("--truncation", type=float, help="GAN truncation ψ, in (0, 1] (default: the model's own)")
     s.add_argument("--out", required=True, help="FILE.npz (images, labels) or FILE.png (a grid)")
     i = sub.add_parser("info", help="list the installed weights")
     i.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -71,7 +70,7 @@ def sample(args: argparse.Namespace) -> int:
             raise UsageError(f"--guidance-scale must be from 0 to {MAX_GUIDANCE:g}, not {args.guidance_scale}")
         kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale}
     if args.family == "gan":
-        if not 0.0 < args.truncation <= 1.0:
+        if args.truncation is not None and not 0.0 < args.truncation <= 1.0:
             raise UsageError(f"--truncation must be in (0, 1], not {args.truncation}")
         kw = {"truncation": args.truncation}
     if args.seed < 0:

@@ -26,7 +26,6 @@ from playground.data import DataError, get_info, load_tensors  # noqa: E402
 from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary  # noqa: E402
 from playground.models import FAMILIES  # noqa: E402
 from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
-from playground.models.gan import DEFAULT_TRUNCATION  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER)
     p.add_argument("--guidance-scale", type=float, help="diffusion guidance (default: the model's own)")
-    p.add_argument("--truncation", type=float, default=DEFAULT_TRUNCATION, help="GAN truncation ψ")
+    p.add_argument("--truncation", type=float, help="GAN truncation ψ (default: the model's own)")
     p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
     p.add_argument("--out", help="default <weights>/<dataset>/metrics.json (--sweep: sweep.json)")
     p.add_argument("--sweep", action="store_true", help="diffusion only: FID and accuracy per scheduler and step count")
@@ -140,7 +139,8 @@ def main(argv=None) -> int:
             continue
         kw, sampler = {}, "one forward pass"
         if family == "gan":
-            kw, sampler = {"truncation": args.truncation}, f"one forward pass, truncation ψ = {args.truncation:g}"
+            psi = model.config.truncation if args.truncation is None else args.truncation
+            kw, sampler = {"truncation": psi}, f"one forward pass, truncation ψ = {psi:g}"
         if family == "diffusion":
             w = model.guidance_scale if args.guidance_scale is None else args.guidance_scale
             kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": w}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import pickle
 import shutil
@@ -138,6 +139,8 @@ def tiny_weights_both(tiny_weights, tmp_path_factory) -> Path:
     shutil.copytree(tiny_weights / "mnist", root / "mnist")
     shutil.copytree(tiny_weights / "mnist", root / "fashion")
     (root / "fashion" / "diffusion" / "sampling.json").write_text('{"guidance_scale": 2.5}')  # a model's own guidance
+    gan_config = root / "fashion" / "gan" / "config.json"  # and a GAN's own truncation
+    gan_config.write_text(json.dumps({**json.loads(gan_config.read_text()), "truncation": 0.5}))
     weights.write_manifest(root)
     return root
 

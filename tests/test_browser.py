@@ -163,9 +163,17 @@ def test_every_tab_on_the_other_dataset(page):
     page.get_by_label("Class", exact=True).filter(visible=True).first.click()
     assert page.get_by_role("option", name="Ankle boot", exact=True).count() == 1
     page.keyboard.press("Escape")
-    assert guidance_shown(page) == "2.5"  # the Fashion-MNIST model's own (tests/conftest.py)
+    assert guidance_shown(page) == "2.5"  # the Fashion-MNIST models' own (tests/conftest.py)
+    assert truncation_shown(page) == "0.5"
     choose_dataset(page, "MNIST")
     assert guidance_shown(page) == "1.5"
+    assert truncation_shown(page) == "0.9"
+
+
+def truncation_shown(page) -> str:
+    """The GAN tab's ψ: it opens at the dataset's GAN's own."""
+    page.get_by_role("tab", name="GAN").click()
+    return page.get_by_label("number input for Truncation ψ", exact=True).filter(visible=True).input_value()
 
 
 def guidance_shown(page) -> str:

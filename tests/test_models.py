@@ -255,6 +255,18 @@ def test_diffusion_model_reports_its_classes(diffusion):
     assert isinstance(diffusion, DiffusionModel) and diffusion.num_classes == 10
 
 
+def test_a_gan_samples_with_its_own_truncation_unless_told(tmp_path):
+    m = GAN(dataclasses.replace(tiny_config("gan"), truncation=0.5))
+    m.save_pretrained(tmp_path)
+    loaded = GAN.from_pretrained(tmp_path)
+    assert loaded.config.truncation == 0.5
+    z = loaded.sample_latent(4, torch.Generator().manual_seed(0))
+    assert torch.equal(loaded.sample(4, seed=0, class_labels=1), loaded.decode(0.5 * z, 1))
+    assert torch.equal(loaded.sample(4, seed=0, class_labels=1, truncation=1.0), loaded.decode(z, 1))
+    with pytest.raises(ValueError, match="truncation must be in"):
+        GAN(dataclasses.replace(tiny_config("gan"), truncation=1.5))
+
+
 def test_gan_truncation_pulls_samples_towards_the_centre():
     m = build_tiny("gan")
     full, trunc = (

@@ -112,6 +112,12 @@ def test_class_accuracy_is_near_the_claim(dataset, family):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
+def test_the_gan_was_measured_at_the_truncation_it_samples_with(dataset):
+    measured = json.loads((SHIPPED / dataset / "metrics.json").read_text())["families"]["gan"]["sampler"]
+    assert measured.endswith(f"truncation ψ = {weights.load(dataset, 'gan', SHIPPED).config.truncation:g}")
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
 def test_diffusion_was_measured_at_the_guidance_it_samples_with(dataset):
     measured = json.loads((SHIPPED / dataset / "metrics.json").read_text())["families"]["diffusion"]["sampler"]
     assert measured.endswith(f"guidance scale {weights.load(dataset, 'diffusion', SHIPPED).guidance_scale:g}")

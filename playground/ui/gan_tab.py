@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from playground import plots, weights
+from playground.data import DataError
 from playground.models import make_generator
 from playground.models.gan import DEFAULT_TRUNCATION
 from playground.ui import common
@@ -24,13 +25,14 @@ learned *no-class* label, so it is a truly unconditional sample."""
 
 
 def gan_sample(
-    dataset: str, class_name: str, n: float, seed: float, truncation: float = DEFAULT_TRUNCATION
+    dataset: str, class_name: str, n: float, seed: float, truncation: float | None = None
 ) -> tuple[list, str]:
     """Generate `n` images of a class ("any" or a class name) from the GAN; `truncation` ψ in
     (0, 1] draws z nearer the prior's centre (cleaner, less varied images)."""
     r = common.request(dataset, class_name, n, seed)
-    psi = common.number(truncation, "truncation", 0.05, 1.0, integer=False)
     model = common.load(dataset, "gan")
+    truncation = model.config.truncation if truncation is None else truncation
+    psi = common.number(truncation, "truncation", 0.05, 1.0, integer=False)
     images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label, truncation=psi)
     return common.pil_list(images), common.cost_line(f"GAN generator (ψ = {psi:g})", r.n, ms, model.cost())
 
@@ -88,12 +90,21 @@ def timeline_epochs(dataset: str | None) -> int:
     return max(1, len(weights.snapshots(dataset, "gan"))) if dataset else 1
 
 
+def default_truncation(dataset: str | None) -> float:
+    """The ψ the dataset's GAN samples with unless told (its config's `truncation`)."""
+    try:
+        return weights.load(dataset, "gan").config.truncation if dataset else DEFAULT_TRUNCATION
+    except (weights.WeightsError, DataError):  # the tab's own actions say what is wrong
+        return DEFAULT_TRUNCATION
+
+
 def build(dataset: gr.Dropdown) -> dict:
     gr.Markdown(LESSON)
     cls, n, seed, _ = common.controls(dataset.value)
     psi = gr.Slider(
-        0.05, 1.0, value=DEFAULT_TRUNCATION, step=0.05, label="Truncation ψ",
-        info="z is scaled by ψ: below 1, samples come from nearer the prior's centre — cleaner, but less varied.",
+        0.05, 1.0, value=default_truncation(dataset.value), step=0.05, label="Truncation ψ",
+        info="z is scaled by ψ: below 1, samples come from nearer the prior's centre — cleaner, but less varied. "
+        "Opens at the value this dataset's GAN was measured with.",
     )  # fmt: skip
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
@@ -118,5 +129,6 @@ def build(dataset: gr.Dropdown) -> dict:
     return {
         "classes": [cls],
         "epoch": epoch,
+        "truncation": psi,
         "timeline": (gan_timeline, [dataset, epoch], [grid, losses, timeline_text]),
     }
