@@ -65,6 +65,15 @@ def load(dataset: str, kind: str):
         raise gr.Error(str(exc)) from None
 
 
+def own_setting(dataset: str | None, kind: str, read: Callable, fallback):
+    """A sampling setting the dataset's model carries (`read(model)`), for a control's opening
+    value; `fallback` where the model can't be loaded (the tab's own actions say what is wrong)."""
+    try:
+        return read(weights.load(dataset, kind)) if dataset else fallback
+    except (weights.WeightsError, DataError):
+        return fallback
+
+
 def examples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     dataset_info(dataset)
     try:

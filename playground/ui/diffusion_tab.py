@@ -10,8 +10,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from playground import plots, weights
-from playground.data import DataError
+from playground import plots
 from playground.images import gif, grid, to_pil
 from playground.models import make_generator
 from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES, SCHEDULERS
@@ -123,10 +122,7 @@ def _side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
 
 def default_guidance(dataset: str | None) -> float:
     """The guidance scale the dataset's model samples with unless told (see SAMPLING_FILE)."""
-    try:
-        return weights.load(dataset, "diffusion").guidance_scale if dataset else DEFAULT_GUIDANCE
-    except (weights.WeightsError, DataError):  # the tab's own actions say what is wrong
-        return DEFAULT_GUIDANCE
+    return common.own_setting(dataset, "diffusion", lambda m: m.guidance_scale, DEFAULT_GUIDANCE)
 
 
 def build(dataset: gr.Dropdown) -> dict:

@@ -7,7 +7,6 @@ import torch
 from PIL import Image
 
 from playground import plots, weights
-from playground.data import DataError
 from playground.models import make_generator
 from playground.models.gan import DEFAULT_TRUNCATION
 from playground.ui import common
@@ -92,10 +91,7 @@ def timeline_epochs(dataset: str | None) -> int:
 
 def default_truncation(dataset: str | None) -> float:
     """The ψ the dataset's GAN samples with unless told (its config's `truncation`)."""
-    try:
-        return weights.load(dataset, "gan").config.truncation if dataset else DEFAULT_TRUNCATION
-    except (weights.WeightsError, DataError):  # the tab's own actions say what is wrong
-        return DEFAULT_TRUNCATION
+    return common.own_setting(dataset, "gan", lambda m: m.config.truncation, DEFAULT_TRUNCATION)
 
 
 def build(dataset: gr.Dropdown) -> dict:
