@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from playground.data import DATASETS, get_info
-from playground.models import FAMILIES, Classifier
+from playground.models import FAMILIES, Classifier, make_generator
 
 MODEL_KINDS = (*FAMILIES, "classifier")
 MANIFEST = "manifest.sha256"
@@ -218,7 +218,15 @@ def snapshots(dataset: str, kind: str, root: Path | None = None) -> list[Path]:
 def _read_latent_maps(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        return tensors, json.loads((f.metadata() or {}).get("how", "{}"))
+        how = json.loads((f.metadata() or {}).get("how", "{}"))
+    if "diffusion_seed" in tensors:
+        # Diffusion's noise-space vectors (8,624 numbers each on 28 x 28 images) are too many to
+        # ship; the file keeps the seed and shape they were drawn with, as
+        # DiffusionModel.sample_noise_space draws them, and their labels.
+        seed, shape = int(tensors.pop("diffusion_seed")), tensors.pop("diffusion_shape").tolist()
+        n = len(tensors["diffusion_labels"])
+        tensors["diffusion_latents"] = torch.randn((n, *shape), generator=make_generator(seed))
+    return tensors, how
 
 
 def load_latent_maps(dataset: str, root: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -7,8 +7,10 @@ on and the class of each (the app fits its 2-D PCA from them at start, in millis
 - vae: the encoder means of the shipped test images, coloured by their true class;
 - gan: vectors z drawn from the prior, coloured by the class our classifier sees in the image
   the generator makes from them with no class given;
-- diffusion: the starting noise x_T that DDIM inversion finds for the shipped test images,
-  coloured by their true class.
+- diffusion: vectors of its noise space (x_T and the noise of each sampler step) drawn from the
+  prior, coloured by the class our classifier sees in the image each decodes to. They are not
+  stored, only their seed and shape (8,624 numbers each on 28 x 28 images would make the file
+  tens of megabytes); playground.weights draws them again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playground import weights  # noqa: E402
 from playground.data import get_info  # noqa: E402
 from playground.models import make_generator  # noqa: E402
-from playground.models.diffusion import INVERSION_STEPS  # noqa: E402
+from playground.models.diffusion import NOISE_SPACE_STEPS  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -55,12 +57,18 @@ def main(argv=None) -> int:
     z = gan.sample_latent(args.n, make_generator(args.seed))
     made = torch.cat([gan.decode(b) for b in z.split(args.batch_size)])
     tensors.update(gan_latents=z, gan_labels=classifier.predict_proba(made).argmax(1))
-    x_t = torch.cat([diffusion.encode(b, num_inference_steps=INVERSION_STEPS) for b in images.split(args.batch_size)])
-    tensors.update(diffusion_latents=x_t, diffusion_labels=labels)
+    v = diffusion.sample_noise_space(args.n, make_generator(args.seed))
+    made = torch.cat([diffusion.decode_noise_space(b) for b in v.split(args.batch_size)])
+    tensors.update(
+        diffusion_labels=classifier.predict_proba(made).argmax(1),
+        diffusion_seed=torch.tensor([args.seed]),
+        diffusion_shape=torch.tensor(v.shape[1:]),
+    )
     how = {
         "vae": f"encoder means of {len(images)} shipped test images; colour: true class",
         "gan": f"{args.n} prior samples (seed {args.seed}); colour: our classifier's label of the unconditional image",
-        "diffusion": f"DDIM inversion ({INVERSION_STEPS} steps, unguided) of {len(images)} shipped test images; colour: true class",
+        "diffusion": f"{args.n} prior samples (seed {args.seed}) of the noise space: x_T and the noise of each of "
+        f"{NOISE_SPACE_STEPS} sampler steps; colour: our classifier's label of the unconditional image",
     }
     out = Path(args.out or root / args.dataset / weights.LATENT_MAPS)
     save_file({k: v.cpu().clone().contiguous() for k, v in tensors.items()}, out, metadata={"how": json.dumps(how)})

@@ -208,10 +208,11 @@ def test_latent_map_and_click(use_weights, family):
 
 
 def test_a_diffusion_vector_decodes_to_one_image_alone_or_in_a_strip(use_weights):
-    """On the latent panel x_T alone fixes diffusion's image: the same wherever it sits in a batch,
-    and another x_T gives another image (a fixed stream of per-step noise made them all alike)."""
+    """On the latent panel diffusion's vector (x_T and each step's noise) alone fixes its image: the
+    same wherever it sits in a batch, and another vector gives another image."""
     model = common.load("mnist", "diffusion")
-    z = model.sample_latent(3, make_generator(5))
+    z = latent_tab.prior_vectors(model, "diffusion", 3, make_generator(5))
+    assert z.shape == (3, *model.noise_space_shape())
     strip = latent_tab.decode_vectors(model, "diffusion", z)
     assert torch.allclose(strip[2], latent_tab.decode_vectors(model, "diffusion", z[2:])[0], atol=1e-4)
     assert (strip[0] - strip[1]).abs().mean() > 0.05

@@ -131,6 +131,46 @@ def test_the_stochastic_samplers_draw_their_noise_from_the_generator(diffusion, 
     assert (a - c).abs().max() > 1e-4
 
 
+def test_the_noise_space_fixes_the_image(diffusion):
+    """x_T and every step's noise, given: the same vector gives the same image alone or in a batch,
+    and the noise of a middle step changes it (so the sampler reads it)."""
+    v = diffusion.sample_noise_space(3, torch.Generator().manual_seed(0), num_inference_steps=3)
+    assert v.shape == (3, 4, 1, 8, 8) == (3, *diffusion.noise_space_shape(3))
+    a = diffusion.decode_noise_space(v)
+    assert torch.allclose(a[2], diffusion.decode_noise_space(v[2:])[0], atol=1e-5)
+    w = v.clone()
+    w[:, 2] = torch.randn(w[:, 2].shape, generator=torch.Generator().manual_seed(1))
+    assert (diffusion.decode_noise_space(w) - a).abs().max() > 1e-3
+    assert a.shape == (3, 1, 8, 8) and a.min() >= 0 and a.max() <= 1
+
+
+def test_given_noise_must_fit_the_sampler(diffusion):
+    z = diffusion.sample_latent(2, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="takes no given noise"):
+        diffusion.decode(z, scheduler="ddpm", num_inference_steps=3, noises=torch.zeros(2, 3, 1, 8, 8))
+    with pytest.raises(ValueError, match="noises should have shape"):
+        diffusion.decode(z, scheduler="sde-dpm++", num_inference_steps=3, noises=torch.zeros(2, 2, 1, 8, 8))
+
+
+def test_the_noise_space_inversion_reaches_every_step(diffusion):
+    """Decoding the inversion of an image passes through the noisy images the inversion drew, so
+    all but the last step land where they should; the final image is the image (up to that last,
+    deterministic step's error, measured on the shipped models in tests/test_shipped.py)."""
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    v = diffusion.encode_noise_space(x, torch.Generator().manual_seed(0), num_inference_steps=4)
+    assert v.shape == (2, *diffusion.noise_space_shape(4)) and torch.isfinite(v).all()
+    assert torch.equal(v, diffusion.encode_noise_space(x, torch.Generator().manual_seed(0), num_inference_steps=4))
+    assert torch.equal(v[:, -1], torch.zeros_like(v[:, -1]))  # the last step adds no noise
+    frames = list(diffusion.trajectory(v[:, 0], None, 4, "sde-dpm++", 1.0, noises=v[:, 1:]))
+    g = torch.Generator().manual_seed(0)  # the inversion's draws of q(x_t | x_0), again
+    s = diffusion.make_scheduler("sde-dpm++", 4)
+    abar = diffusion.scheduler.alphas_cumprod
+    targets = [abar[int(t)].sqrt() * (x * 2 - 1) + (1 - abar[int(t)]).sqrt() * torch.randn(x.shape, generator=g)
+               for t in s.timesteps]  # fmt: skip
+    for frame, target in zip(frames[:-1], targets[1:], strict=True):
+        assert torch.allclose(frame["x_t"], (target.clamp(-1, 1) + 1) / 2, atol=1e-4)
+
+
 def test_schedulers_are_diffusers_own(diffusion):
     s = diffusion.make_scheduler("dpm++", 5)
     assert type(s).__module__.startswith("diffusers.")

@@ -12,6 +12,7 @@ Weights are diffusers' own layout (`unet/`, `scheduler/`), so `diffusers` loads 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import math
@@ -129,6 +130,11 @@ SAMPLING_FILE = "sampling.json"  # {"guidance_scale": w}: the guidance a model s
 MAX_STEPS = 1000
 MAX_GUIDANCE = 20.0
 INVERSION_STEPS = 10  # DDIM inversion: see DiffusionModel.encode
+# The noise space (see DiffusionModel.sample_noise_space): the default sampler, in 10 steps. At
+# 10 steps it scored FID 39.6 (MNIST) and 47.0 (Fashion-MNIST) in the sweep above, against 34.4
+# and 42.4 at 20, and a click decodes in half the time.
+NOISE_SPACE_SCHEDULER = "sde-dpm++"
+NOISE_SPACE_STEPS = 10
 
 
 class DiffusionModel:
@@ -217,10 +223,12 @@ class DiffusionModel:
         scheduler: str = DEFAULT_SCHEDULER,
         guidance_scale: float | None = None,
         generator: torch.Generator | None = None,
+        noises: torch.Tensor | None = None,
     ) -> Iterator[dict]:
         """The reverse process, one dict per step: `t`, the current noisy `x_t` and the predicted
         clean image `x0`, both in [0, 1]. The last `x_t` is the sample. `guidance_scale` None:
-        the model's own."""
+        the model's own. A stochastic sampler's fresh noise comes from `generator`, or is given:
+        `noises` (N, steps, *latent_shape), one draw per step (see `sample_noise_space`)."""
         self.unet.eval()
         guidance_scale = self.guidance_scale if guidance_scale is None else guidance_scale
         s = self.make_scheduler(scheduler, num_inference_steps)
@@ -228,9 +236,17 @@ class DiffusionModel:
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)
         # the stochastic samplers draw their fresh noise from the caller's generator: same seed, same images
         extra = {"generator": generator} if "generator" in inspect.signature(s.step).parameters else {}
+        if noises is not None:
+            if "variance_noise" not in inspect.signature(s.step).parameters:
+                raise ValueError(f"the {SCHEDULER_NAMES[scheduler]} sampler takes no given noise")
+            if noises.shape != (len(x), len(s.timesteps), *x.shape[1:]):
+                raise ValueError(f"noises should have shape {(len(x), len(s.timesteps), *x.shape[1:])}")
+            noises = noises.to(x.device)
         for i, t in enumerate(s.timesteps):
             eps = self._eps(s.scale_model_input(x, t), t, y, float(guidance_scale))
             x0 = self._x0(x, eps, t)
+            if noises is not None:
+                extra = {"variance_noise": noises[:, i]}
             x = s.step(eps, t, x, **extra).prev_sample
             last = i == len(s.timesteps) - 1
             yield {"step": i + 1, "t": int(t), "x_t": ((x.clamp(-1, 1) + 1) / 2), "x0": (x0 + 1) / 2, "last": last}
@@ -265,6 +281,67 @@ class DiffusionModel:
         for t in inv.timesteps:
             x = inv.step(self._eps(x, t, y, 1.0), t, x).prev_sample
         return x
+
+    # --- the noise space: a stochastic sampler's latent -----------------------------------------
+    # A stochastic sampler reads more than x_T: fresh noise at every step, and on our models that
+    # noise, not x_T, decides most of the image (with one fixed noise stream, four different x_T
+    # gave Fashion-MNIST images only 0.04 apart in mean absolute pixel difference, against 0.37
+    # between independent samples). So the vector that fixes the image is x_T together with the
+    # noise of every step (the "DDPM noise space" of Huberman-Spiegelglas et al. 2024), all of it
+    # standard normal: (steps + 1) images of noise. The deterministic samplers (DDIM) need x_T
+    # alone, but from random x_T our small UNet's DDIM images drift to grey blobs (the sweep).
+
+    def noise_space_shape(self, num_inference_steps: int = NOISE_SPACE_STEPS) -> tuple[int, ...]:
+        """x_T and one draw of fresh noise per step."""
+        return (int(num_inference_steps) + 1, *self.latent_shape)
+
+    def sample_noise_space(
+        self, n: int, generator: torch.Generator, num_inference_steps: int = NOISE_SPACE_STEPS
+    ) -> torch.Tensor:
+        """n vectors of the noise space from its prior, N(0, I)."""
+        shape = (n, *self.noise_space_shape(num_inference_steps))
+        return torch.randn(shape, generator=generator).to(device_of(self.unet))
+
+    def decode_noise_space(
+        self, v: torch.Tensor, class_labels=None, guidance_scale: float | None = None
+    ) -> torch.Tensor:
+        """Run the stochastic sampler (NOISE_SPACE_SCHEDULER, v.shape[1] - 1 steps) from x_T = v[:, 0],
+        with v[:, 1:] as its per-step noise: the image is a function of v alone. Images in [0, 1]."""
+        return self.decode(
+            v[:, 0], class_labels, num_inference_steps=v.shape[1] - 1, scheduler=NOISE_SPACE_SCHEDULER,
+            guidance_scale=guidance_scale, noises=v[:, 1:],
+        )  # fmt: skip
+
+    @torch.inference_mode()
+    def encode_noise_space(
+        self, x: torch.Tensor, generator: torch.Generator, num_inference_steps: int = NOISE_SPACE_STEPS
+    ) -> torch.Tensor:
+        """A noise-space vector that decodes (unguided, no class) to the images x in [0, 1]: the
+        "edit-friendly" inversion of Huberman-Spiegelglas, Kulikov & Michaeli (CVPR 2024). Each
+        step's noisy image is drawn on its own from q(x_t | x_0); each step's noise is then whatever
+        carries the sampler from one to the next. The last step adds no noise (its slot is zero), so
+        the image comes back up to that step's own small error (tests/test_shipped.py states it).
+        The noise found this way is larger than the prior's (about 1.5 to 1.9 times, per step)."""
+        self.unet.eval()
+        s = self.make_scheduler(NOISE_SPACE_SCHEDULER, num_inference_steps)
+        x0 = x.to(device_of(self.unet)) * 2 - 1
+        abar = self.scheduler.alphas_cumprod.to(x0.device)
+        targets = []  # the noisy image at the start of every step, then x0
+        for t in s.timesteps:
+            noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+            targets.append(abar[int(t)].sqrt() * x0 + (1 - abar[int(t)]).sqrt() * noise)
+        targets.append(x0)
+        v = [targets[0] / s.init_noise_sigma]
+        for i, t in enumerate(s.timesteps):
+            x_t = targets[i]
+            eps = self._eps(s.scale_model_input(x_t, t), t, None, 1.0)
+            # the step is mean + scale * noise; probe the scale on a copy (the step moves the scheduler on)
+            ones = copy.deepcopy(s).step(eps, t, x_t, variance_noise=torch.ones_like(x_t)).prev_sample
+            mean = s.step(eps, t, x_t, variance_noise=torch.zeros_like(x_t)).prev_sample
+            scale = ones - mean
+            safe = scale.abs() > 1e-6
+            v.append(torch.where(safe, (targets[i + 1] - mean) / torch.where(safe, scale, 1.0), 0.0))
+        return torch.stack(v, 1)
 
     @torch.inference_mode()
     def add_noise(self, x: torch.Tensor, timestep: int, generator: torch.Generator | None = None) -> torch.Tensor:

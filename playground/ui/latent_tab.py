@@ -19,22 +19,21 @@ from playground.ui import common, vae_tab
 
 LESSON = """### One idea, three latent spaces
 Every family makes an image the same way: **take a vector from a latent space and decode it**.
-The spaces differ: the GAN's `z` has 64 numbers, the VAE's code 16, and diffusion's starting
-noise `x_T` is as large as the image (784 numbers for 28 × 28). Here diffusion decodes with
-DDIM, the deterministic sampler, for which `x_T` alone fixes the image (DDPM-style samplers add
-fresh noise at every step and all but forget it). The maps below squeeze each space to two
-dimensions (PCA). **Click anywhere on a map** to decode that point."""
+The spaces differ: the GAN's `z` has 64 numbers and the VAE's code 16. Diffusion's sampler reads
+the most: its starting noise `x_T`, as large as the image, and fresh noise at each of its 10 steps,
+8,624 numbers in all for 28 × 28 images. The maps below squeeze each space to two dimensions (PCA).
+**Click anywhere on a map** to decode that point."""
 
 
-# Diffusion's latent space, on this panel, is the x_T of the deterministic DDIM sampler: x_T alone
-# fixes the image, so a path between two x_T decodes to a path between two images, and an x_T
-# that DDIM inversion found (map points, encoded test images) decodes to its image again. The
-# stochastic samplers add fresh noise at every step and all but forget x_T: with one fixed noise
-# stream, four different x_T gave Fashion-MNIST images 0.015 (DDPM 50) and 0.04 (SDE-DPM-Solver++
-# 20) apart in mean absolute pixel difference, against 0.37 between independent samples. The price:
-# from random x_T our small UNet's DDIM images are rougher than the Diffusion tab's (see
-# models/diffusion.py). Ten steps, the inversion's count, answer a click in well under 300 ms.
-MAP_DECODER = {"num_inference_steps": INVERSION_STEPS, "scheduler": "ddim", "guidance_scale": 1.0}
+# Diffusion's vector on this panel is its noise space (DiffusionModel.sample_noise_space): x_T and
+# the fresh noise of each step of the default stochastic sampler. That vector alone fixes the
+# image, so a path between two vectors decodes to a path between two images, and an encoded test
+# image (the noise-space inversion) decodes to itself. x_T alone would not do: the stochastic
+# sampler all but forgets it, and the deterministic DDIM, for which x_T is all, drifts to grey
+# blobs from random x_T on our small UNet (the sweep: DDIM FIDs of 276 to 484). DDIM still encodes
+# and decodes real images well, which "Encode three ways" shows.
+DDIM_DECODER = {"num_inference_steps": INVERSION_STEPS, "scheduler": "ddim", "guidance_scale": 1.0}
+NOISE_SPACE_SEED = 0  # the noise-space inversion's own draws of q(x_t | x_0): one encoding per image
 
 
 _lock = threading.Lock()
@@ -57,8 +56,20 @@ def _family(family) -> str:
 
 
 def decode_vectors(model, family: str, z: torch.Tensor) -> torch.Tensor:
-    """Decode the panel's vectors (diffusion: with MAP_DECODER, so each x_T has one image)."""
-    return model.decode(z, None, **(MAP_DECODER if family == "diffusion" else {}))
+    """Decode the panel's vectors, with no class (diffusion's: from its noise space)."""
+    return model.decode_noise_space(z) if family == "diffusion" else model.decode(z, None)
+
+
+def prior_vectors(model, family: str, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n of the panel's vectors from the family's prior."""
+    return model.sample_noise_space(n, generator) if family == "diffusion" else model.sample_latent(n, generator)
+
+
+def encode_vectors(model, family: str, x: torch.Tensor) -> torch.Tensor:
+    """The panel's vector of each image: the VAE's encoder, GAN inversion, diffusion's noise-space inversion."""
+    if family == "diffusion":
+        return model.encode_noise_space(x, make_generator(NOISE_SPACE_SEED))
+    return model.encode(x, **({"num_steps": 150} if family == "gan" else {}))
 
 
 def get_map(dataset: str, family: str) -> tuple[LatentMap, str]:
@@ -91,15 +102,18 @@ READING = {
     "its codes still gather by class: the encoder found the classes as the easiest way to compress the images.",
     "gan": "A conditional GAN gets the class as a separate input, so `z` need not carry it: where the map "
     "shows little order, `z` holds the style (slant, thickness) and the class comes from elsewhere.",
-    "diffusion": "The starting noise of real images looks like any other noise: diffusion's latent space is "
-    "not organised by class. The class is decided along the way, step by step, not at the start.",
+    "diffusion": "Diffusion's vectors are noise and nothing else, and the map shows no order by class: no single "
+    "direction of all that noise decides the class. It is decided along the way, step by step, as the "
+    "sampler turns noise into an image.",
 }
 
 
 def draw_map(dataset: str, family: str, marks=(), path=None) -> tuple[Image.Image, object]:
     m, _ = get_map(dataset, family)
     info = common.dataset_info(dataset)
-    title = f"{FAMILY_TITLES[family]} latent space: {m.explained():.0%} of its variance on these two axes"
+    share = m.explained()
+    share = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"  # diffusion's noise: 0.3 %, not "0 %"
+    title = f"{FAMILY_TITLES[family]} latent space: {share} of its variance on these two axes"
     return plots.latent_map(m.points, m.labels, info.class_names, m.extent, title, marks, path)
 
 
@@ -147,9 +161,7 @@ def latent_decode_point(family: str, dataset: str, x: float, y: float) -> tuple[
         "vector; the others come from the nearest mapped vector, moved to the clicked point."
     )
     if family == "diffusion":
-        text += (
-            f" Decoded with DDIM in {INVERSION_STEPS} steps, the reverse of the inversion that made the map's points."
-        )
+        text += " Decoded by the Diffusion tab's sampler (SDE-DPM-Solver++) in 10 steps, each step's noise read from the vector."
     return to_pil(image[0], 6), marked, text
 
 
@@ -169,8 +181,7 @@ def latent_sample(dataset: str, family: str, seed: float) -> tuple[Image.Image, 
     seed = common.number(seed, "seed", 0, common.MAX_SEED)
     m, _ = get_map(dataset, family)
     model = common.load(dataset, family)
-    g = make_generator(seed)
-    z = model.sample_latent(1, g)
+    z = prior_vectors(model, family, 1, make_generator(seed))
     image = decode_vectors(model, family, z)
     (x, y), norm = m.project(z)[0], z.norm().item()
     marked = marked_map(dataset, family, [(x, y, f"seed {seed}")])
@@ -180,12 +191,10 @@ def latent_sample(dataset: str, family: str, seed: float) -> tuple[Image.Image, 
 
 def _endpoint(model, family: str, dataset: str, kind: str, value) -> torch.Tensor:
     if kind == "seed":
-        return model.sample_latent(1, make_generator(common.number(value, "seed", 0, common.MAX_SEED)))
+        return prior_vectors(model, family, 1, make_generator(common.number(value, "seed", 0, common.MAX_SEED)))
     if kind == "test image":
         images, _ = common.examples(dataset)
-        x = images[common.number(value, "test image", 0, len(images) - 1)][None]
-        kw = {"num_steps": 150} if family == "gan" else {}
-        return model.encode(x, **kw)
+        return encode_vectors(model, family, images[common.number(value, "test image", 0, len(images) - 1)][None])
     raise gr.Error(f"an endpoint is a 'seed' or a 'test image', not {kind!r}")
 
 
@@ -220,7 +229,8 @@ def latent_interpolate(
     text = (
         "Prior samples of a d-dimensional standard normal have length close to √d. A straight line (**lerp**) "
         "between two of them passes closer to the centre, where the prior puts almost no samples; "
-        "**slerp** follows the sphere and keeps the length."
+        "**slerp** follows the sphere and keeps the length. Diffusion's lengths run above 1 from an encoded test "
+        "image: the noise that carries the sampler to one particular image is larger than chance."
     )
     return strips, norm_plot, marked, text
 
@@ -291,7 +301,7 @@ def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tup
     results, lines = [], []
     ways = {
         "vae": ("VAE encoder (one pass)", {}, {}),
-        "diffusion": (f"DDIM inversion ({INVERSION_STEPS} steps)", {}, MAP_DECODER),
+        "diffusion": (f"DDIM inversion ({INVERSION_STEPS} steps)", {}, DDIM_DECODER),
         "gan": ("GAN inversion (200 optimisation steps)", {"num_steps": 200}, {}),
     }  # fmt: skip
     for fam, (title, enc_kw, dec_kw) in ways.items():
