@@ -7,7 +7,8 @@ Hugging Face Accelerate runs the same loop on one CPU or on many GPUs. Every epo
 a checkpoint (resume with --resume), one line per epoch (and every --log-every steps) to
 <out>/training/log.jsonl and a fixed-noise sample grid to <out>/training/epoch_NNN.png. At the
 end the model goes to <out> with save_pretrained, and <out>/training/summary.json records the
-wall-clock time and the hardware.
+wall-clock time and the hardware. --init-from trains an earlier model on (its summary and
+training folder are kept, and the wall-clock times add up).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +37,8 @@ from playground.data import DataError, get_info, load_tensors  # noqa: E402
 from playground.images import grid  # noqa: E402
 from playground.metrics import hardware  # noqa: E402
 from playground.models import CONFIGS, GAN, VAE, Classifier, DiffusionModel  # noqa: E402
+
+MODELS = {"gan": GAN, "vae": VAE, "diffusion": DiffusionModel, "classifier": Classifier}
 
 DEFAULTS = {  # family: (epochs, batch size, learning rate)
     "gan": (10, 128, 2e-4),
@@ -62,6 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gan-d-lr", type=float, help="the GAN discriminator's learning rate (default --lr)")
     p.add_argument("--gan-ema", type=float, default=0.999, help="decay of the GAN generator's weight average")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument(
+        "--init-from",
+        help="start from the trained model in this folder (its config, its weights; a fresh optimiser and "
+        "schedule) and train it on: its training folder is kept in <out>/training/before",
+    )
     p.add_argument(
         "--refit-regions", action="store_true", help="VAE: refit the class regions of the model in --out, no training"
     )
@@ -108,6 +118,16 @@ def main(argv=None) -> int:
         print(f"refitted the class regions of the VAE in {args.out} from {len(images)} training images")
         return 0
     overrides = json.loads(args.config)
+    initial = None
+    if args.init_from:
+        if overrides:
+            print("error: --init-from trains the model's own config; leave out --config", file=sys.stderr)
+            return 2
+        try:
+            initial = MODELS[args.family].from_pretrained(args.init_from)
+        except Exception as exc:  # missing folder, damaged files: say which
+            print(f"error: could not load a {args.family} from {args.init_from}: {exc}", file=sys.stderr)
+            return 2
     config = CONFIGS[args.family](
         image_channels=info.channels, image_size=info.image_size, num_classes=info.num_classes, **overrides
     )
@@ -123,18 +143,20 @@ def main(argv=None) -> int:
     fixed_labels = torch.arange(info.num_classes).repeat_interleave(10)
     ema = None
     if args.family == "gan":
-        model = GAN(config)
+        model = initial or GAN(config)
+        config = model.config
         opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=args.gan_d_lr or args.lr, betas=(0.5, 0.999))
         opt_g = torch.optim.Adam(model.generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
         model, opt_d, opt_g, loader = accelerator.prepare(model, opt_d, opt_g, loader)
         fixed_z = torch.randn(len(fixed_labels), config.latent_dim, generator=fixed)
     elif args.family == "vae":
-        model = VAE(config)
+        model = initial or VAE(config)
+        config = model.config
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         model, opt, loader = accelerator.prepare(model, opt, loader)
         fixed_z = torch.randn(len(fixed_labels), config.latent_dim, generator=fixed)
     elif args.family == "diffusion":
-        dm = DiffusionModel.from_config(config)
+        dm = initial or DiffusionModel.from_config(config)
         model, noise_scheduler = dm.unet.train(), dm.scheduler
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
         lr_sched = get_cosine_schedule_with_warmup(opt, min(500, total_steps // 10), total_steps)
@@ -144,7 +166,7 @@ def main(argv=None) -> int:
         accelerator.register_for_checkpointing(ema)
         fixed_z = torch.randn(len(fixed_labels), *info.image_shape, generator=fixed)
     else:
-        model = Classifier(config)
+        model = initial or Classifier(config)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         lr_sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps)
         model, opt, lr_sched, loader = accelerator.prepare(model, opt, lr_sched, loader)
@@ -257,10 +279,17 @@ def main(argv=None) -> int:
         start_epoch, step, elapsed = meta["epoch"], meta["step"], meta["elapsed_s"]
         accelerator.print(f"resumed at epoch {start_epoch}, step {step}")
     elif accelerator.is_main_process:
+        before = None
+        if args.init_from and (Path(args.init_from) / "training").is_dir():  # (--out may be that folder)
+            before = Path(tempfile.mkdtemp()) / "before"
+            shutil.copytree(Path(args.init_from) / "training", before)
         train_dir.mkdir(parents=True, exist_ok=True)
         (train_dir / "log.jsonl").write_text("")
         for stale in train_dir.glob("epoch_*.png"):  # a fresh start: no grids of an earlier model
             stale.unlink()
+        shutil.rmtree(train_dir / "before", ignore_errors=True)
+        if before:
+            shutil.move(before, train_dir / "before")
     gan_ema_path = args.checkpoint_dir / "generator_ema.pt"
     if args.family == "gan":
         # An EMA of the generator's weights is what ships and what the grids show: it averages out
@@ -336,9 +365,15 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
         "dry_run": args.dry_run,
     }
+    prior = train_dir / "before" / "summary.json"
+    if args.init_from and prior.is_file():
+        summary["continued_from"] = json.loads(prior.read_text())
+        summary["total_wall_clock_s"] = round(
+            elapsed + summary["continued_from"].get("total_wall_clock_s", summary["continued_from"]["wall_clock_s"]), 1
+        )
     if args.family == "diffusion":
         ema.copy_to(m.parameters())  # ship the EMA weights
-        DiffusionModel(m, noise_scheduler).save_pretrained(args.out)
+        DiffusionModel(m, noise_scheduler, dm.guidance_scale).save_pretrained(args.out)
         summary["ema_decay"] = ema.decay
     elif args.family == "vae":
         m.fit_class_regions(images.to(accelerator.device), labels.to(accelerator.device))

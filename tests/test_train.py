@@ -78,3 +78,32 @@ def test_resume_continues_where_it_stopped(data_root, tmp_path):
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert run(tmp_path / "nothing", tmp_path, "mnist", "gan", "--dry-run") == 2
     assert "could not read MNIST" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", ["gan", "diffusion"])
+def test_init_from_trains_an_earlier_model_on(data_root, tmp_path, family):
+    assert run(data_root, tmp_path, "mnist", family, "--dry-run") == 0
+    first = tmp_path / "weights" / "mnist" / family
+    on = tmp_path / "on"
+    args = ["--dataset", "mnist", "--family", family, "--data-root", str(data_root), "--batch-size", "16",
+            "--checkpoint-dir", str(tmp_path / "ckpt2"), "--snapshot-steps", "2", "--dry-run"]  # fmt: skip
+    assert train.main([*args, "--out", str(on), "--init-from", str(first)]) == 0
+    before = json.loads((first / "training" / "summary.json").read_text())
+    summary = json.loads((on / "training" / "summary.json").read_text())
+    assert summary["continued_from"] == before
+    assert summary["total_wall_clock_s"] == pytest.approx(before["wall_clock_s"] + summary["wall_clock_s"], abs=0.2)
+    assert (on / "training" / "before" / "log.jsonl").read_text() == (first / "training" / "log.jsonl").read_text()
+    assert not [f for f in on.rglob("*.json") if str(tmp_path) in f.read_text()]  # no machine path shipped
+    # the same architecture (the earlier model's config, not the default one), other weights
+    first_files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*.json") if "training" not in p.parts)
+    on_files = sorted(p.relative_to(on).as_posix() for p in on.rglob("*.json") if "training" not in p.parts)
+    assert first_files == on_files
+    for name in first_files:
+        if name.endswith("config.json"):
+            assert json.loads((first / name).read_text()) == json.loads((on / name).read_text())
+    # an earlier model trained on in its own folder keeps its history too
+    assert train.main([*args, "--out", str(on), "--init-from", str(on)]) == 0
+    assert (on / "training" / "before" / "before" / "log.jsonl").is_file()
+    # a config with --init-from, or nothing to start from: clear errors
+    assert train.main([*args, "--out", str(on), "--init-from", str(first), "--config", '{"latent_dim": 4}']) == 2
+    assert train.main([*args, "--out", str(on), "--init-from", str(tmp_path / "none")]) == 2

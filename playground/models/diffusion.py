@@ -154,6 +154,11 @@ class DiffusionModel:
     def save_pretrained(self, path: str | Path) -> None:
         self.unet.save_pretrained(Path(path) / "unet")
         self.scheduler.save_pretrained(Path(path) / "scheduler")
+        # a loaded model's config names the folder it came from: not for shipping
+        for config in (Path(path) / "unet" / "config.json", Path(path) / "scheduler" / "scheduler_config.json"):
+            settings = json.loads(config.read_text())
+            if settings.pop("_name_or_path", None) is not None:
+                config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
         (Path(path) / SAMPLING_FILE).write_text(json.dumps({"guidance_scale": self.guidance_scale}) + "\n")
 
     @classmethod
