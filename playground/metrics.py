@@ -113,6 +113,24 @@ def speed_machines(metrics: dict) -> str:
     return "; ".join(f"{', '.join(fams)}: {cpu}" for cpu, fams in machines.items())
 
 
+def training_cost(summary: dict) -> str:
+    """A model's training, from its training/summary.json: "14 epochs, 36 min on Intel Xeon, 2 cores".
+    A model trained on from an earlier one (train.py --init-from) counts the earlier runs too."""
+    runs, s = [], summary
+    while s:
+        runs.append(s)
+        s = s.get("continued_from")
+    epochs = sum(r["epochs"] for r in runs)
+    seconds = sum(r["wall_clock_s"] for r in runs)
+    machines = []
+    for r in reversed(runs):  # the first run's machine first
+        h = r["hardware"]
+        name = f"{h.get('gpu') or h['cpu'].replace('(R)', '').replace(' Processor', '')}, {h['cpu_cores']} cores"
+        if name not in machines:
+            machines.append(name)
+    return f"{epochs} epochs, {seconds / 60:.0f} min on {' then '.join(machines)}"
+
+
 def hardware() -> dict:
     """The machine a figure was measured on."""
     cpu = platform.processor()

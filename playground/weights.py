@@ -229,6 +229,16 @@ def _read_latent_maps(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return tensors, how
 
 
+def training_summary(dataset: str, kind: str, root: Path | None = None) -> dict | None:
+    """A shipped model's training record (<kind>/training/summary.json, written by scripts/train.py),
+    or None when there is none or it cannot be read."""
+    path = Path(root or weights_root()) / dataset / kind / "training" / "summary.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def load_latent_maps(dataset: str, root: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The precomputed latent vectors and labels of every family, and how each was made."""
     return _load_data_file(dataset, root, LATENT_MAPS, "latent maps", "precompute_maps.py", _read_latent_maps)

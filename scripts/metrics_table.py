@@ -17,8 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from playground import weights  # noqa: E402
 from playground.data import DATASETS  # noqa: E402
-from playground.metrics import provenance, speed_machines  # noqa: E402
+from playground.metrics import provenance, speed_machines, training_cost  # noqa: E402
 
 START, END = "<!-- metrics-table -->", "<!-- /metrics-table -->"
 
@@ -40,16 +41,18 @@ def table(weights_root: Path) -> str:
             ),
             "",
             "| family | FID (× floor) | class accuracy | precision | recall | unconditional classes (min–max) "
-            "| nearest-train L2 (median) | ms / image | NFE | parameters | size |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| nearest-train L2 (median) | ms / image | NFE | parameters | size | training |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for fam, r in m["families"].items():
             hist = r["unconditional_histogram"]
+            trained = weights.training_summary(name, fam, weights_root)
             lines.append(
                 f"| {fam} | {r['fid']:.2f} ({r['fid_over_floor']:.1f}×) | {100 * r['class_accuracy']:.1f} % "
                 f"| {r['precision']:.2f} | {r['recall']:.2f} | {min(hist)}–{max(hist)} of {r['unconditional_n']} "
                 f"| {r['nearest_train_pixel_l2']['median']:.2f} (real: {real['nearest_train_pixel_l2']['median']:.2f}) "
-                f"| {r['ms_per_image']:.1f} | {r['nfe']} | {r['parameters'] / 1e6:.2f} M | {r['bytes'] / 1e6:.1f} MB |"
+                f"| {r['ms_per_image']:.1f} | {r['nfe']} | {r['parameters'] / 1e6:.2f} M | {r['bytes'] / 1e6:.1f} MB "
+                f"| {training_cost(trained) if trained else '—'} |"
             )
         samplers = "; ".join(f"{fam}: {r['sampler']}" for fam, r in m["families"].items())
         fam0 = next(iter(m["families"].values()), None)
@@ -59,7 +62,8 @@ def table(weights_root: Path) -> str:
                 f"{fam0['n']} class-conditional samples per family ({fam0['samples']}), seed {fam0['seed']}; "
                 f"samplers — {samplers}. FID, precision and recall (k = {fam0['k']}) in the feature space of "
                 f"the {m['feature_extractor']}. Unconditional classes: how the classifier labels each family's "
-                f"unconditional samples. Speed: {fam0['ms_method']}; CPU — {speed_machines(m)}.",
+                f"unconditional samples. Speed: {fam0['ms_method']}; CPU — {speed_machines(m)}. Training: "
+                "wall-clock time of scripts/train.py, from each model's training/summary.json.",
                 "",
             ]
     return "\n".join(lines).strip() or "No model has been measured yet: run `python scripts/evaluate.py`."

@@ -330,6 +330,8 @@ def test_quality_table_is_metrics_json(use_weights):
         row = df[df[""] == title].iloc[0]
         assert row["FID"] == pytest.approx(metrics["families"][fam]["fid"], abs=1e-3)
         assert row["class accuracy"] == pytest.approx(metrics["families"][fam]["class_accuracy"], abs=1e-3)
+        trained = json.loads((use_weights / "mnist" / fam / "training" / "summary.json").read_text())
+        assert row["training"].startswith(f"{trained['epochs']} epochs, ")
     assert "not comparable with published" in method and metrics["command"] in method
 
 

@@ -9,7 +9,15 @@ import pytest
 import torch
 from conftest import ROOT, build_tiny
 
-from playground.metrics import fid_score, histogram, make_fid, nearest_distances, precision_recall, speed_machines
+from playground.metrics import (
+    fid_score,
+    histogram,
+    make_fid,
+    nearest_distances,
+    precision_recall,
+    speed_machines,
+    training_cost,
+)
 from playground.models.diffusion import DEFAULT_SCHEDULER
 
 
@@ -100,3 +108,11 @@ def test_histogram_counts_every_value_once():
     h = histogram(torch.tensor([0.0, 0.4, 0.5, 19.9, 25.0, -1.0]))
     assert h["counts"][:2] == [3, 1] and h["counts"][-1] == 2 and sum(h["counts"]) == 6
     assert len(h["edges"]) == len(h["counts"]) + 1
+
+
+def test_training_cost_adds_up_a_model_trained_on():
+    first = {"epochs": 5, "wall_clock_s": 1800, "hardware": {"cpu": "AMD EPYC", "cpu_cores": 2}}
+    later = {"epochs": 10, "wall_clock_s": 3000, "hardware": {"cpu": "Intel(R) Xeon(R) Processor", "cpu_cores": 2},
+             "continued_from": first}  # fmt: skip
+    assert training_cost(first) == "5 epochs, 30 min on AMD EPYC, 2 cores"
+    assert training_cost(later) == "15 epochs, 80 min on AMD EPYC, 2 cores then Intel Xeon, 2 cores"

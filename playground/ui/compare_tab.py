@@ -11,7 +11,7 @@ import torch
 
 from playground import neighbours, plots, weights
 from playground.images import image_to_tensor
-from playground.metrics import provenance, speed_machines
+from playground.metrics import provenance, speed_machines, training_cost
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES
 from playground.ui import common
@@ -187,16 +187,16 @@ def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
     m = _metrics(dataset)
     real = m["real_data"]
     rows = [["real data (floor)", real["fid"], 1.0, None, real["precision"], real["recall"], None,
-             real["nearest_train_pixel_l2"]["median"], None, None]]  # fmt: skip
+             real["nearest_train_pixel_l2"]["median"], None, None, None]]  # fmt: skip
     for fam, f in m["families"].items():
         hist = np.array(f["unconditional_histogram"])
         rows.append([
             FAMILY_TITLES.get(fam, fam), f["fid"], f["fid_over_floor"], f["class_accuracy"], f["precision"], f["recall"],
             f"{hist.min()}–{hist.max()} of {f['unconditional_n']}", f["nearest_train_pixel_l2"]["median"],
-            f["ms_per_image"], f["nfe"],
+            f["ms_per_image"], f["nfe"], _training(dataset, fam),
         ])  # fmt: skip
     columns = ["", "FID", "× floor", "class accuracy", "precision", "recall", "unconditional classes (min–max)",
-               "nearest training image (median L2)", "ms / image", "NFE"]  # fmt: skip
+               "nearest training image (median L2)", "ms / image", "NFE", "training"]  # fmt: skip
     df = pd.DataFrame(rows, columns=columns).round(3)
     fam0 = next(iter(m["families"].values()))
     method = (
@@ -205,12 +205,19 @@ def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
         + f". FID, precision and recall (k = {fam0['k']}, Kynkäänniemi et al. 2019) in the feature space of the "
         f"{m['feature_extractor']}. The floor is {real['method'].lower()}. Nearest training image: "
         f"{real['nearest_train_method'].lower()}; the real row is the same for real test images. Speed: "
-        f"{fam0['ms_method']}; CPU — {speed_machines(m)}. {_when(m)} "
+        f"{fam0['ms_method']}; CPU — {speed_machines(m)}. Training: wall-clock time of our own training "
+        f"script, from each model's training/summary.json. {_when(m)} "
         "Classifier test accuracy: "
         f"{m['classifier']['test_accuracy']:.2%}. FID here is not comparable with published Inception FIDs: "
         "the feature extractor differs."
     )
     return df, method
+
+
+def _training(dataset: str, family: str) -> str | None:
+    """How long the shipped model trained, and on what (its training/summary.json)."""
+    summary = weights.training_summary(dataset, family)
+    return training_cost(summary) if summary else None
 
 
 def _when(m: dict) -> str:
