@@ -112,6 +112,15 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
         visible_button(page, name).click()
         wait_idle(page, 120)
     shots.append(shoot(page, out / f"{key}-latent.png"))
+
+    page.get_by_label("Diffusion", exact=True).filter(visible=True).first.check()  # diffusion's map, clicked
+    wait_idle(page)
+    before = page.get_by_text("Decoded (").filter(visible=True).inner_text()
+    box = the_map.locator("img").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)
+    wait_until(lambda: page.get_by_text("Decoded (").filter(visible=True).inner_text() != before)
+    wait_idle(page)
+    shots.append(shoot(page, out / f"{key}-latent-diffusion.png"))
     return shots
 
 

@@ -139,6 +139,13 @@ def test_latent_map_click_decodes(page):
     wait_idle(page)
     page.get_by_text("Decoded (").filter(visible=True).wait_for()
     shot(page, "latent-click")
+    # diffusion's map: its own points, and a click decodes through the noise space
+    page.get_by_label("Diffusion", exact=True).filter(visible=True).first.check()
+    page.get_by_text("prior samples (seed 0) of the noise space").filter(visible=True).wait_for()
+    wait_idle(page)
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.get_by_text("each step's noise read from the vector").filter(visible=True).wait_for()
+    shot(page, "latent-click-diffusion")
 
 
 def test_compare_then_look_at_one_image(page):

@@ -14,14 +14,14 @@ from playground import plots, weights
 from playground.images import grid, to_pil
 from playground.latent import INTERPOLATIONS, LatentMap, interpolate
 from playground.models import FAMILY_TITLES, make_generator
-from playground.models.diffusion import INVERSION_STEPS
+from playground.models.diffusion import INVERSION_STEPS, NOISE_SPACE_SCHEDULER, NOISE_SPACE_STEPS, SCHEDULER_NAMES
 from playground.ui import common, vae_tab
 
-LESSON = """### One idea, three latent spaces
+LESSON = f"""### One idea, three latent spaces
 Every family makes an image the same way: **take a vector from a latent space and decode it**.
 The spaces differ: the GAN's `z` has 64 numbers and the VAE's code 16. Diffusion's sampler reads
-the most: its starting noise `x_T`, as large as the image, and fresh noise at each of its 10 steps,
-8,624 numbers in all for 28 × 28 images. The maps below squeeze each space to two dimensions (PCA).
+the most: its starting noise `x_T`, as large as the image, and fresh noise at each of its
+{NOISE_SPACE_STEPS} steps, {(NOISE_SPACE_STEPS + 1) * 28 * 28:,} numbers in all for 28 × 28 images. The maps below squeeze each space to two dimensions (PCA).
 **Click anywhere on a map** to decode that point."""
 
 
@@ -161,7 +161,10 @@ def latent_decode_point(family: str, dataset: str, x: float, y: float) -> tuple[
         "vector; the others come from the nearest mapped vector, moved to the clicked point."
     )
     if family == "diffusion":
-        text += " Decoded by the Diffusion tab's sampler (SDE-DPM-Solver++) in 10 steps, each step's noise read from the vector."
+        text += (
+            f" Decoded by the Diffusion tab's sampler ({SCHEDULER_NAMES[NOISE_SPACE_SCHEDULER]}) in "
+            f"{NOISE_SPACE_STEPS} steps, each step's noise read from the vector."
+        )
     return to_pil(image[0], 6), marked, text
 
 
