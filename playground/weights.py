@@ -87,6 +87,17 @@ def model_dir(dataset: str, kind: str, root: Path | None = None) -> Path:
     return Path(root or weights_root()) / dataset / kind
 
 
+def fingerprint(dataset: str, kind: str, root: Path | None = None) -> str:
+    """A short id of a model's weights (the sha256 of its safetensors files, training snapshots
+    aside): a measurement records it, so a later look can tell whether the model has changed since."""
+    folder = model_dir(dataset, kind, root)
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*.safetensors")):
+        if "training" not in path.relative_to(folder).parts:
+            h.update(f"{path.relative_to(folder).as_posix()} {sha256(path)}\n".encode())
+    return h.hexdigest()[:16]
+
+
 def has_weights(dataset: str, kind: str, root: Path | None = None) -> bool:
     d = model_dir(dataset, kind, root)
     return (d / "config.json").is_file() or (d / "unet" / "config.json").is_file()

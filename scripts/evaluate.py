@@ -189,6 +189,7 @@ def main(argv=None) -> int:
             "parameters": cost.parameters,
             "bytes": sum(p.stat().st_size for p in folder.rglob("*.safetensors")),
             "sampling_s": round(sampling_s, 1),
+            "weights": weights.fingerprint(args.dataset, family, root),
             "measured": results["measured"],
             "command": results["command"],
         }
@@ -255,6 +256,7 @@ def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Ten
         "n": n,
         "seed": args.seed,
         "guidance_scale": w,
+        "weights": weights.fingerprint(args.dataset, "diffusion", root),
         "method": (
             f"{n} class-conditional samples ({n // info.num_classes} per class), seed {args.seed}, guidance scale "
             f"{w:g}; FID against the {len(test_x)} test images in the feature space of the "

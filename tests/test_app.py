@@ -291,7 +291,7 @@ def test_nearest_training_image_of_a_training_image_is_itself(use_weights, space
             assert itself in [c for _, c in found]
 
 
-def test_copy_and_sweep_figures_read_their_files(use_weights):
+def test_copy_and_sweep_figures_read_their_files(use_weights, monkeypatch):
     image, text = compare_tab.copy_figure("mnist")
     assert image.size[0] > 300 and "nearest training image" in text
     image, text = compare_tab.sweep_figure("mnist")
@@ -301,6 +301,10 @@ def test_copy_and_sweep_figures_read_their_files(use_weights):
         assert f"| {p['scheduler']} | {p['steps']} | {p['nfe']} | {p['fid']:.1f} |" in text
     assert sweep["command"] in text and f"on {sweep['hardware']['cpu']} (" in text
     assert "this sweep used" not in text  # measured at the model's own guidance
+    assert sweep["weights"] == weights.fingerprint("mnist", "diffusion") and "earlier version" not in text
+    with monkeypatch.context() as m:  # weights changed since the sweep: the panel says so
+        m.setattr(weights, "fingerprint", lambda *a: "0123456789abcdef")
+        assert "on an earlier version of the model" in compare_tab.sweep_figure("mnist")[1]
     weights.load("mnist", "diffusion").guidance_scale = 2.0  # a model that samples otherwise (the cache is reset after)
     assert "samples at guidance 2 unless told; this sweep used 1.5" in compare_tab.sweep_figure("mnist")[1]
 

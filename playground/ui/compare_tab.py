@@ -166,6 +166,10 @@ def sweep_figure(dataset: str) -> tuple:
     own = common.own_setting(dataset, "diffusion", lambda m: m.guidance_scale, s["guidance_scale"])
     if own != s["guidance_scale"]:
         where += f" (the model samples at guidance {own:g} unless told; this sweep used {s['guidance_scale']:g})"
+    if s.get("weights") not in (None, weights.fingerprint(dataset, "diffusion")):
+        where += (
+            " — **on an earlier version of the model**: its weights have changed since, so today's points may differ"
+        )
     text = (
         f"**How:** {s['method']} Measured {s['measured']}{where} by `{s['command']}`\n\n"
         "| scheduler | steps | NFE | FID | class accuracy | ms / image |\n"
