@@ -165,7 +165,7 @@ def test_compare_then_look_at_one_image(page):
 
 def test_every_tab_on_the_other_dataset(page):
     shots = tour(page, ARTIFACTS, "Fashion-MNIST", "fashion")
-    assert len(shots) == 5 and all(s.stat().st_size > 10_000 for s in shots)
+    assert len(shots) == 6 and all(s.stat().st_size > 10_000 for s in shots)
     page.get_by_role("tab", name="GAN").click()
     page.get_by_label("Class", exact=True).filter(visible=True).first.click()
     assert page.get_by_role("option", name="Ankle boot", exact=True).count() == 1

@@ -30,7 +30,8 @@ the most: its starting noise `x_T`, as large as the image, and fresh noise at ea
 # image, so a path between two vectors decodes to a path between two images, and an encoded test
 # image (the noise-space inversion) decodes to itself. x_T alone would not do: the stochastic
 # sampler all but forgets it, and the deterministic DDIM, for which x_T is all, drifts to grey
-# blobs from random x_T on our small UNet (the sweep: DDIM FIDs of 276 to 484). DDIM still encodes
+# blobs from random x_T on our small UNets (the sweeps: 10-step DDIM FID 437 on MNIST, 89 on
+# Fashion-MNIST, against 40 and 43 for 10-step SDE-DPM-Solver++). DDIM still encodes
 # and decodes real images well, which "Encode three ways" shows.
 DDIM_DECODER = {"num_inference_steps": INVERSION_STEPS, "scheduler": "ddim", "guidance_scale": 1.0}
 NOISE_SPACE_SEED = 0  # the noise-space inversion's own draws of q(x_t | x_0): one encoding per image
