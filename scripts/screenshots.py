@@ -68,6 +68,38 @@ def choose_dataset(page: Page, title: str) -> None:
     wait_idle(page)
 
 
+LATENT_READING = {
+    "GAN": "A conditional GAN",
+    "VAE": "These are the codes of the VAE",
+    "Diffusion": "Diffusion's vectors",
+}
+
+
+def choose_latent_family(page: Page, title: str) -> None:
+    """Show `title`'s map on the Latent-space tab and wait until its text says so."""
+    page.get_by_label(title, exact=True).filter(visible=True).first.check()
+    page.get_by_text(LATENT_READING[title]).filter(visible=True).wait_for()
+    wait_idle(page)
+
+
+def latent_map_block(page: Page):
+    return page.locator(".block").filter(has_text="Latent map — click to decode").filter(visible=True)
+
+
+def click_map(page: Page, the_map, fx: float, fy: float) -> None:
+    """Click the latent map at fractions (fx, fy) of its width and height, and wait for the
+    decoded point's text to change. The map is scrolled into view first: a mouse click outside
+    the viewport reaches nothing (the buttons further down may have scrolled the page)."""
+    image = the_map.locator("img").first
+    image.scroll_into_view_if_needed()
+    said = page.locator("#point-text")
+    before = said.inner_text()
+    box = image.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    wait_until(lambda: said.inner_text() not in (before, ""))
+    wait_idle(page)
+
+
 def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     """Use each tab as a visitor would and screenshot it."""
     shots = []
@@ -103,23 +135,16 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     shots.append(shoot(page, out / f"{key}-compare.png"))
 
     page.get_by_role("tab", name="Latent space").click()
-    the_map = page.locator(".block").filter(has_text="Latent map — click to decode").filter(visible=True)
-    box = the_map.locator("img").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6)
-    page.get_by_text("Decoded (").filter(visible=True).wait_for()
-    wait_idle(page)
+    the_map = latent_map_block(page)
+    choose_latent_family(page, "VAE")  # an earlier visit may have left another family chosen
+    click_map(page, the_map, 0.4, 0.6)
     for name in ("Interpolate", "Decode this seed in all three", "Draw the image-space map", "Encode three ways"):
         visible_button(page, name).click()
         wait_idle(page, 120)
     shots.append(shoot(page, out / f"{key}-latent.png"))
 
-    page.get_by_label("Diffusion", exact=True).filter(visible=True).first.check()  # diffusion's map, clicked
-    wait_idle(page)
-    before = page.get_by_text("Decoded (").filter(visible=True).inner_text()
-    box = the_map.locator("img").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)
-    wait_until(lambda: page.get_by_text("Decoded (").filter(visible=True).inner_text() != before)
-    wait_idle(page)
+    choose_latent_family(page, "Diffusion")  # diffusion's map, clicked
+    click_map(page, the_map, 0.55, 0.45)
     shots.append(shoot(page, out / f"{key}-latent-diffusion.png"))
     return shots
 

@@ -22,7 +22,16 @@ playwright = pytest.importorskip("playwright.sync_api")
 if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
 
-from scripts.screenshots import CHROMIUM_ARGS, choose_dataset, tour, visible_button, wait_idle  # noqa: E402
+from scripts.screenshots import (  # noqa: E402
+    CHROMIUM_ARGS,
+    choose_dataset,
+    choose_latent_family,
+    click_map,
+    latent_map_block,
+    tour,
+    visible_button,
+    wait_idle,
+)
 
 
 @pytest.fixture(scope="module")
@@ -131,20 +140,17 @@ def test_diffusion_streams(page):
 
 def test_latent_map_click_decodes(page):
     page.get_by_role("tab", name="Latent space").click()
-    block = page.locator(".block").filter(has_text="Latent map — click to decode").filter(visible=True)
-    the_map = block.locator("img").first
-    the_map.wait_for()
-    box = the_map.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-    wait_idle(page)
-    page.get_by_text("Decoded (").filter(visible=True).wait_for()
+    the_map = latent_map_block(page)
+    the_map.locator("img").first.wait_for()
+    choose_latent_family(page, "VAE")
+    click_map(page, the_map, 0.5, 0.5)
+    assert page.locator("#point-text").inner_text().startswith("Decoded (")
     shot(page, "latent-click")
     # diffusion's map: its own points, and a click decodes through the noise space
-    page.get_by_label("Diffusion", exact=True).filter(visible=True).first.check()
+    choose_latent_family(page, "Diffusion")
     page.get_by_text("prior samples (seed 0) of the noise space").filter(visible=True).wait_for()
-    wait_idle(page)
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-    page.get_by_text("each step's noise read from the vector").filter(visible=True).wait_for()
+    click_map(page, the_map, 0.5, 0.5)
+    assert "each step's noise read from the vector" in page.locator("#point-text").inner_text()
     shot(page, "latent-click-diffusion")
 
 

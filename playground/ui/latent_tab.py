@@ -333,7 +333,7 @@ def build(dataset: gr.Dropdown) -> dict:
         with gr.Column():
             decoded = gr.Image(label="Decoded", type="pil", height=200)
             map_text = gr.Markdown()
-            point_text = gr.Markdown()
+            point_text = gr.Markdown(elem_id="point-text")
     show = (latent_map, [dataset, family], [the_map, map_text])
     family.change(*show, api_name=False)
     the_map.select(on_map_select, [dataset, family], [decoded, the_map, point_text], api_name=False)
