@@ -17,6 +17,9 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from playground.ui.latent_tab import FAMILY_TITLES, READING  # noqa: E402
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
@@ -68,17 +71,12 @@ def choose_dataset(page: Page, title: str) -> None:
     wait_idle(page)
 
 
-LATENT_READING = {
-    "GAN": "A conditional GAN",
-    "VAE": "These are the codes of the VAE",
-    "Diffusion": "Diffusion's vectors",
-}
-
-
 def choose_latent_family(page: Page, title: str) -> None:
-    """Show `title`'s map on the Latent-space tab and wait until its text says so."""
+    """Show `title`'s map on the Latent-space tab and wait until its text (the app's own reading
+    of that map, whose opening words have no Markdown in them) says so."""
+    key = next(k for k, t in FAMILY_TITLES.items() if t == title)
     page.get_by_label(title, exact=True).filter(visible=True).first.check()
-    page.get_by_text(LATENT_READING[title]).filter(visible=True).wait_for()
+    page.get_by_text(READING[key][:25]).filter(visible=True).wait_for()
     wait_idle(page)
 
 
@@ -86,11 +84,11 @@ def latent_map_block(page: Page):
     return page.locator(".block").filter(has_text="Latent map — click to decode").filter(visible=True)
 
 
-def click_map(page: Page, the_map, fx: float, fy: float) -> None:
+def click_map(page: Page, fx: float, fy: float) -> None:
     """Click the latent map at fractions (fx, fy) of its width and height, and wait for the
     decoded point's text to change. The map is scrolled into view first: a mouse click outside
     the viewport reaches nothing (the buttons further down may have scrolled the page)."""
-    image = the_map.locator("img").first
+    image = latent_map_block(page).locator("img").first
     image.scroll_into_view_if_needed()
     said = page.locator("#point-text")
     before = said.inner_text()
@@ -135,16 +133,15 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     shots.append(shoot(page, out / f"{key}-compare.png"))
 
     page.get_by_role("tab", name="Latent space").click()
-    the_map = latent_map_block(page)
     choose_latent_family(page, "VAE")  # an earlier visit may have left another family chosen
-    click_map(page, the_map, 0.4, 0.6)
+    click_map(page, 0.4, 0.6)
     for name in ("Interpolate", "Decode this seed in all three", "Draw the image-space map", "Encode three ways"):
         visible_button(page, name).click()
         wait_idle(page, 120)
     shots.append(shoot(page, out / f"{key}-latent.png"))
 
     choose_latent_family(page, "Diffusion")  # diffusion's map, clicked
-    click_map(page, the_map, 0.55, 0.45)
+    click_map(page, 0.55, 0.45)
     shots.append(shoot(page, out / f"{key}-latent-diffusion.png"))
     return shots
 

@@ -140,16 +140,15 @@ def test_diffusion_streams(page):
 
 def test_latent_map_click_decodes(page):
     page.get_by_role("tab", name="Latent space").click()
-    the_map = latent_map_block(page)
-    the_map.locator("img").first.wait_for()
+    latent_map_block(page).locator("img").first.wait_for()
     choose_latent_family(page, "VAE")
-    click_map(page, the_map, 0.5, 0.5)
+    click_map(page, 0.5, 0.5)
     assert page.locator("#point-text").inner_text().startswith("Decoded (")
     shot(page, "latent-click")
     # diffusion's map: its own points, and a click decodes through the noise space
     choose_latent_family(page, "Diffusion")
     page.get_by_text("prior samples (seed 0) of the noise space").filter(visible=True).wait_for()
-    click_map(page, the_map, 0.5, 0.5)
+    click_map(page, 0.5, 0.5)
     assert "each step's noise read from the vector" in page.locator("#point-text").inner_text()
     shot(page, "latent-click-diffusion")
 
