@@ -17,7 +17,7 @@ from playground import weights
 from playground.data import DATASETS, DataError, get_info, parse_label
 from playground.images import grid, to_uint8
 from playground.models import FAMILIES
-from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_STEPS, SCHEDULERS
+from playground.models.diffusion import MAX_GUIDANCE, MAX_STEPS, SCHEDULERS
 
 MAX_N = 4096  # images per call: more would take minutes for diffusion on a CPU
 
@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=16, help=f"number of images, 1-{MAX_N}")
     s.add_argument("--label", default=None, help="class index or name; omit (or 'any') for any class")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="diffusion sampler steps")
-    s.add_argument("--scheduler", default=DEFAULT_SCHEDULER, help=f"diffusion sampler: {', '.join(SCHEDULERS)}")
+    s.add_argument("--steps", type=int, help="diffusion sampler steps (default: the model's own)")
+    s.add_argument("--scheduler", help=f"diffusion sampler: {', '.join(SCHEDULERS)} (default: the model's own)")
     s.add_argument("--guidance-scale", type=float, help="diffusion classifier-free guidance (default: the model's own)")
     s.add_argument("--truncation", type=float, help="GAN truncation ψ, in (0, 1] (default: the model's own)")
     s.add_argument("--out", required=True, help="FILE.npz (images, labels) or FILE.png (a grid)")
@@ -62,9 +62,9 @@ def sample(args: argparse.Namespace) -> int:
         raise UsageError(f"--out must end in .npz or .png, not {out.name!r}")
     kw = {}
     if args.family == "diffusion":
-        if args.scheduler not in SCHEDULERS:
+        if args.scheduler is not None and args.scheduler not in SCHEDULERS:
             raise UsageError(f"unknown scheduler {args.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
-        if not 1 <= args.steps <= MAX_STEPS:
+        if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
             raise UsageError(f"--steps must be from 1 to {MAX_STEPS}, not {args.steps}")
         if args.guidance_scale is not None and not 0.0 <= args.guidance_scale <= MAX_GUIDANCE:
             raise UsageError(f"--guidance-scale must be from 0 to {MAX_GUIDANCE:g}, not {args.guidance_scale}")

@@ -24,7 +24,6 @@ from types import SimpleNamespace  # noqa: E402
 
 from playground import weights  # noqa: E402
 from playground.images import to_pil  # noqa: E402
-from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
 from playground.ui import compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab  # noqa: E402
 
 
@@ -52,8 +51,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     d = args.dataset
-    guidance = diffusion_tab.default_guidance(d)
-    default = (DEFAULT_SCHEDULER, DEFAULT_STEPS, guidance)  # the Diffusion tab's settings when it opens
+    default = diffusion_tab.default_sampler(d)  # the Diffusion tab's settings when it opens
+    guidance = default[2]
     actions = {
         "gan_sample (16 images)": (clock, gan_tab.gan_sample, d, "any", 16, 0),
         "gan_discriminate (16 + 16 images)": (clock, gan_tab.gan_discriminate, d, "any", 16, 0),

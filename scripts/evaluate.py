@@ -25,7 +25,6 @@ from playground import weights  # noqa: E402
 from playground.data import DataError, get_info, load_tensors  # noqa: E402
 from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary  # noqa: E402
 from playground.models import FAMILIES  # noqa: E402
-from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,8 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=3, help="neighbours for precision and recall")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    p.add_argument("--scheduler", default=DEFAULT_SCHEDULER)
+    p.add_argument("--steps", type=int, help="diffusion sampler steps (default: the model's own)")
+    p.add_argument("--scheduler", help="diffusion sampler (default: the model's own)")
     p.add_argument("--guidance-scale", type=float, help="diffusion guidance (default: the model's own)")
     p.add_argument("--truncation", type=float, help="GAN truncation ψ (default: the model's own)")
     p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
@@ -143,8 +142,10 @@ def main(argv=None) -> int:
             kw, sampler = {"truncation": psi}, f"one forward pass, truncation ψ = {psi:g}"
         if family == "diffusion":
             w = model.guidance_scale if args.guidance_scale is None else args.guidance_scale
-            kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": w}
-            sampler = f"{args.scheduler}, {args.steps} steps, guidance scale {w:g}"
+            scheduler = model.sampler if args.scheduler is None else args.scheduler
+            steps = model.num_inference_steps if args.steps is None else args.steps
+            kw = {"num_inference_steps": steps, "scheduler": scheduler, "guidance_scale": w}
+            sampler = f"{scheduler}, {steps} steps, guidance scale {w:g}"
         t0 = time.time()
         fake = sample_many(model, args.n, labels, args.seed, args.batch_size, **kw)
         uncond = sample_many(model, args.n_uncond, None, args.seed + 10_000, args.batch_size, **kw)

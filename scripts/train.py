@@ -14,6 +14,7 @@ training folder are kept, and the wall-clock times add up).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import shutil
@@ -73,7 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "schedule) and train it on: its training folder is kept in <out>/training/before",
     )
     p.add_argument(
-        "--refit-regions", action="store_true", help="VAE: refit the class regions of the model in --out, no training"
+        "--refit",
+        "--refit-regions",
+        action="store_true",
+        help="no training: refit what the model in --out estimates from data after training "
+        "(the VAE's class regions, the GAN generator's BatchNorm statistics)",
     )
     p.add_argument("--dry-run", action="store_true", help="two batches, then save and exit (for tests)")
     args = p.parse_args(argv)
@@ -106,16 +111,26 @@ def main(argv=None) -> int:
         return 2
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
-    if args.refit_regions:
-        if args.family != "vae":
-            print("error: --refit-regions is for the VAE", file=sys.stderr)
+    if args.refit:
+        if args.family not in ("vae", "gan"):
+            print("error: --refit is for the VAE and the GAN", file=sys.stderr)
             return 2
-        vae = VAE.from_pretrained(args.out)
-        vae.fit_class_regions(images, labels)
-        vae.save_pretrained(args.out)
+        model = MODELS[args.family].from_pretrained(args.out)
+        if args.family == "vae":
+            model.fit_class_regions(images, labels)
+            what = f"the class regions of the VAE from {len(images)} training images"
+        else:
+            model.refit_batchnorm(seed=args.seed)
+            what = "the BatchNorm statistics of the GAN's generator"
+            summary_path = args.out / "training" / "summary.json"
+            if summary_path.is_file():  # the shipped model is no longer exactly what training saved: say so
+                summary = json.loads(summary_path.read_text())
+                summary["generator_batchnorm"] = "refitted to the EMA weights after training (train.py --refit)"
+                summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        model.save_pretrained(args.out)
         if args.out.resolve().is_relative_to(weights.weights_root().resolve()):
             weights.write_manifest()
-        print(f"refitted the class regions of the VAE in {args.out} from {len(images)} training images")
+        print(f"refitted {what} in {args.out}")
         return 0
     overrides = json.loads(args.config)
     initial = None
@@ -239,11 +254,10 @@ def main(argv=None) -> int:
         """The fixed-noise grid: one row per class."""
         m = accelerator.unwrap_model(model)
         if args.family == "gan":
-            ema.store(m.generator.parameters())
-            ema.copy_to(m.generator.parameters())
-            imgs = m.decode(fixed_z, fixed_labels)
-            ema.restore(m.generator.parameters())
-            m.train()
+            shipped = copy.deepcopy(m)  # as it would ship: the EMA weights and their own BatchNorm statistics
+            ema.copy_to(shipped.generator.parameters())
+            shipped.refit_batchnorm(num_samples=args.batch_size * 40)
+            imgs = shipped.decode(fixed_z, fixed_labels)
         elif args.family == "vae":
             imgs = m.decode(fixed_z, fixed_labels)
             m.train()
@@ -373,7 +387,8 @@ def main(argv=None) -> int:
         )
     if args.family == "diffusion":
         ema.copy_to(m.parameters())  # ship the EMA weights
-        DiffusionModel(m, noise_scheduler, dm.guidance_scale).save_pretrained(args.out)
+        shipped = DiffusionModel(m, noise_scheduler, dm.guidance_scale, dm.sampler, dm.num_inference_steps)
+        shipped.save_pretrained(args.out)  # with the sampling settings of the model it started from
         summary["ema_decay"] = ema.decay
     elif args.family == "vae":
         m.fit_class_regions(images.to(accelerator.device), labels.to(accelerator.device))
@@ -381,6 +396,8 @@ def main(argv=None) -> int:
     else:
         if args.family == "gan":
             ema.copy_to(m.generator.parameters())  # ship the generator's EMA; the discriminator as trained
+            m.refit_batchnorm(seed=args.seed)  # and BatchNorm statistics of the EMA weights, not the live ones
+            summary["generator_batchnorm"] = "refitted to the EMA weights (GAN.refit_batchnorm)"
             summary["generator_ema_decay"] = ema.decay
             summary["discriminator_lr"] = args.gan_d_lr or args.lr
         m.save_pretrained(args.out)

@@ -138,7 +138,8 @@ def tiny_weights_both(tiny_weights, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("weights-both")
     shutil.copytree(tiny_weights / "mnist", root / "mnist")
     shutil.copytree(tiny_weights / "mnist", root / "fashion")
-    (root / "fashion" / "diffusion" / "sampling.json").write_text('{"guidance_scale": 2.5}')  # a model's own guidance
+    own = '{"guidance_scale": 2.5, "scheduler": "ddpm", "num_inference_steps": 7}'  # a model's own sampler
+    (root / "fashion" / "diffusion" / "sampling.json").write_text(own)
     gan_config = root / "fashion" / "gan" / "config.json"  # and a GAN's own truncation
     gan_config.write_text(json.dumps({**json.loads(gan_config.read_text()), "truncation": 0.5}))
     weights.write_manifest(root)

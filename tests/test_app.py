@@ -266,6 +266,16 @@ def test_compare_side_by_side(use_weights):
     assert caption == f"{probs.argmax().item()} · {probs.max().item():.0%}"
 
 
+def test_compare_samples_each_model_with_its_own_settings(use_weights):
+    model = weights.load("mnist", "diffusion")
+    model.sampler, model.num_inference_steps = "ddim", 3  # a model that samples otherwise (the cache is reset after)
+    *_, diffusion, table = compare_tab.compare("mnist", "5", 2, 0)
+    row = next(line for line in table.splitlines() if line.startswith("| Diffusion |"))
+    assert row.split(" | ")[3] == str(3 * 2)  # network evaluations: 3 steps, twice each for the guidance
+    own = common.pil_list(model.sample(2, seed=0, class_labels=5))
+    assert np.array_equal(np.asarray(diffusion[0][0]), np.asarray(own[0]))
+
+
 def test_classify_any_image(use_weights):
     x, y = weights.load_examples("mnist")
     big = to_pil(x[0], 4)  # as the gallery shows it: 112 px with sharp pixels

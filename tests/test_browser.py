@@ -175,10 +175,10 @@ def test_every_tab_on_the_other_dataset(page):
     page.get_by_label("Class", exact=True).filter(visible=True).first.click()
     assert page.get_by_role("option", name="Ankle boot", exact=True).count() == 1
     page.keyboard.press("Escape")
-    assert guidance_shown(page) == "2.5"  # the Fashion-MNIST models' own (tests/conftest.py)
+    assert sampler_shown(page) == ("DDPM", "7", "2.5")  # the Fashion-MNIST models' own (tests/conftest.py)
     assert truncation_shown(page) == "0.5"
     choose_dataset(page, "MNIST")
-    assert guidance_shown(page) == "1.5"
+    assert sampler_shown(page) == ("SDE-DPM-Solver++", "20", "1.5")
     assert truncation_shown(page) == "0.9"
 
 
@@ -188,11 +188,15 @@ def truncation_shown(page) -> str:
     return page.get_by_label("number input for Truncation ψ", exact=True).filter(visible=True).input_value()
 
 
-def guidance_shown(page) -> str:
-    """The Diffusion tab's guidance scale: it opens at the dataset's model's own."""
+def sampler_shown(page) -> tuple[str, str, str]:
+    """The Diffusion tab's scheduler, steps and guidance scale: they open at the dataset's model's own."""
     page.get_by_role("tab", name="Diffusion").click()
-    box = page.get_by_label("number input for Guidance scale (with a class)", exact=True).filter(visible=True)
-    return box.input_value()
+    scheduler = page.locator("#diffusion-scheduler label").filter(has=page.locator("input:checked")).inner_text()
+    steps, guidance = (
+        page.get_by_label(f"number input for {label}", exact=True).filter(visible=True).input_value()
+        for label in ("Steps", "Guidance scale (with a class)")
+    )
+    return scheduler.strip(), steps, guidance
 
 
 def test_no_console_errors_and_no_other_hosts(page):

@@ -10,7 +10,7 @@ from conftest import build_tiny, tiny_config
 from diffusers import DDPMScheduler, UNet2DModel
 
 from playground.models import FAMILIES, GAN, VAE, Classifier, DiffusionModel
-from playground.models.diffusion import DEFAULT_GUIDANCE, SAMPLING_FILE, SCHEDULERS
+from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SAMPLING_FILE, SCHEDULERS
 from playground.models.gan import DEFAULT_TRUNCATION
 
 SHAPES = [(1, 28), (3, 32)]  # MNIST-like and CIFAR-like
@@ -185,24 +185,33 @@ def test_guidance_scale_changes_the_sample(diffusion):
     assert (a - b).abs().max() > 1e-4
 
 
-def test_a_model_samples_with_its_own_guidance_unless_told(diffusion, tmp_path):
-    diffusion.guidance_scale = 3.0
-    try:
-        diffusion.save_pretrained(tmp_path)
-    finally:
-        diffusion.guidance_scale = DEFAULT_GUIDANCE
+def test_a_model_samples_with_its_own_sampler_unless_told(diffusion, tmp_path):
+    own = DiffusionModel(diffusion.unet, diffusion.scheduler, 3.0, "ddim", 3)
+    own.save_pretrained(tmp_path)
     loaded = DiffusionModel.from_pretrained(tmp_path)
-    assert loaded.guidance_scale == 3.0
-    run = {"seed": 0, "class_labels": 4, "num_inference_steps": 3}
-    assert torch.equal(loaded.sample(2, **run), loaded.sample(2, **run, guidance_scale=3.0))
-    assert not torch.equal(loaded.sample(2, **run), loaded.sample(2, **run, guidance_scale=DEFAULT_GUIDANCE))
-    assert loaded.cost(class_labels=4, num_inference_steps=3).nfe == 6
-    assert loaded.cost(class_labels=4, num_inference_steps=3, guidance_scale=1.0).nfe == 3
+    assert (loaded.guidance_scale, loaded.sampler, loaded.num_inference_steps) == (3.0, "ddim", 3)
+    run = {"seed": 0, "class_labels": 4}
+    told = {"num_inference_steps": 3, "scheduler": "ddim", "guidance_scale": 3.0}
+    assert torch.equal(loaded.sample(2, **run), loaded.sample(2, **run, **told))
+    assert not torch.equal(loaded.sample(2, **run), loaded.sample(2, **run, **{**told, "guidance_scale": 1.0}))
+    assert not torch.equal(loaded.sample(2, **run), loaded.sample(2, **run, **{**told, "scheduler": "ddpm"}))
+    assert len(list(loaded.trajectory(loaded.sample_latent(1, torch.Generator())))) == 3
+    assert loaded.cost(class_labels=4).nfe == 6
+    assert loaded.cost(class_labels=4, num_inference_steps=5, guidance_scale=1.0).nfe == 5
+    (tmp_path / SAMPLING_FILE).write_text('{"guidance_scale": 2.0}')  # saved before it named a sampler
+    older = DiffusionModel.from_pretrained(tmp_path)
+    assert (older.guidance_scale, older.sampler, older.num_inference_steps) == (2.0, DEFAULT_SCHEDULER, DEFAULT_STEPS)
     (tmp_path / SAMPLING_FILE).unlink()  # weights saved before the file existed
     assert DiffusionModel.from_pretrained(tmp_path).guidance_scale == DEFAULT_GUIDANCE
 
 
-@pytest.mark.parametrize("text", ['{"guidance_scale": -1}', '{"guidance_scale": "high"}', "{}", "not json"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"guidance_scale": -1}', '{"guidance_scale": "high"}', '{"scheduler": "euler"}', '{"num_inference_steps": 0}',
+        '{"num_inference_steps": 2.5}', '{"num_inference_steps": "20"}', '{"guidance": 2}', "[1.5]", "not json",
+    ],
+)  # fmt: skip
 def test_a_bad_sampling_file_is_a_clear_error(diffusion, tmp_path, text):
     diffusion.save_pretrained(tmp_path)
     (tmp_path / SAMPLING_FILE).write_text(text)
@@ -332,3 +341,31 @@ def test_gan_subpixel_upsampling_starts_as_nearest_neighbour():
     blocks = y.unflatten(2, (5, 2)).unflatten(4, (5, 2))  # (N, C, 5, 2, 5, 2)
     assert torch.allclose(blocks, blocks[:, :, :, :1, :, :1].expand_as(blocks), atol=1e-6)
     assert y.std() > 0.1  # and not trivially zero
+
+
+def test_gan_batchnorm_refit_matches_the_statistics_of_the_weights_it_has():
+    """After refit_batchnorm, eval mode normalises as a large batch of the generator's own samples
+    would in training mode: the statistics belong to the current weights, not to earlier ones."""
+    m = build_tiny("gan")
+    with torch.no_grad():
+        for p in m.generator.parameters():  # weights other than those the statistics came from
+            p.mul_(1.5).add_(0.1)
+    bn = m.generator.fc[1]
+    seen = {}
+    bn.register_forward_hook(lambda mod, inp, out: seen.update(x=inp[0]))
+    z = torch.randn(16384, m.config.latent_dim, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(2)
+    y = torch.randint(0, m.num_classes, (16384,), generator=g)  # the label mix of training: the null class 20 %
+    y = torch.where(torch.rand(16384, generator=g) < m.config.null_class_prob, m.num_classes, y)
+    with torch.no_grad():
+        m.generator.eval()
+        m.generator(z, y)
+    batch_mean, batch_var = seen["x"].mean(0), seen["x"].var(0)
+    assert not torch.allclose(bn.running_mean, batch_mean, atol=0.05)  # stale: the initial statistics
+    m.refit_batchnorm(num_samples=16384, seed=0)
+    assert not m.generator.training and bn.momentum == 0.1  # left as it was found, in eval mode
+    assert torch.allclose(bn.running_mean, batch_mean, atol=0.05)
+    assert torch.allclose(bn.running_var, batch_var, rtol=0.05)
+    stats = bn.running_mean.clone()
+    m.refit_batchnorm(num_samples=16384, seed=0)
+    assert torch.equal(bn.running_mean, stats)  # the same seed, the same statistics

@@ -138,10 +138,10 @@ def test_the_numbers_are_for_the_shipped_models(dataset):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_diffusion_was_measured_at_the_guidance_it_samples_with(dataset):
-    assert measured_sampler(dataset, "diffusion").endswith(
-        f"guidance scale {weights.load(dataset, 'diffusion', SHIPPED).guidance_scale:g}"
-    )
+def test_diffusion_was_measured_with_the_sampler_it_samples_with(dataset):
+    m = weights.load(dataset, "diffusion", SHIPPED)
+    own = f"{m.sampler}, {m.num_inference_steps} steps, guidance scale {m.guidance_scale:g}"
+    assert measured_sampler(dataset, "diffusion") == own
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

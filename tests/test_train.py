@@ -56,7 +56,23 @@ def test_vae_regions_refit_without_training(data_root, tmp_path):
     weights.clear_cache()
     after = weights.load("mnist", "vae", tmp_path / "weights").class_means
     assert torch.allclose(before, after, atol=1e-5)  # the same model and data: the same regions
-    assert run(data_root, tmp_path, "mnist", "gan", "--refit-regions") == 2
+    assert run(data_root, tmp_path, "mnist", "classifier", "--refit") == 2  # nothing to refit
+
+
+def test_gan_batchnorm_refit_without_training(data_root, tmp_path):
+    assert run(data_root, tmp_path, "mnist", "gan", "--dry-run") == 0
+    summary = json.loads((tmp_path / "weights" / "mnist" / "gan" / "training" / "summary.json").read_text())
+    assert "refitted" in summary["generator_batchnorm"]
+    shipped = weights.load("mnist", "gan", tmp_path / "weights")
+    stats = shipped.generator.fc[1].running_mean.clone()
+    shipped.refit_batchnorm(seed=0)
+    assert torch.equal(stats, shipped.generator.fc[1].running_mean)  # training ended with the same refit
+    assert run(data_root, tmp_path, "mnist", "gan", "--refit", "--seed", "1") == 0
+    weights.clear_cache()
+    refitted = weights.load("mnist", "gan", tmp_path / "weights").generator.fc[1].running_mean
+    assert not torch.equal(stats, refitted) and torch.allclose(stats, refitted, atol=0.1)  # other z, same weights
+    summary = json.loads((tmp_path / "weights" / "mnist" / "gan" / "training" / "summary.json").read_text())
+    assert "after training" in summary["generator_batchnorm"]
 
 
 def test_resume_continues_where_it_stopped(data_root, tmp_path):

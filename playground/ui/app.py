@@ -56,10 +56,10 @@ def build_app() -> gr.Blocks:
         def on_dataset(d):
             epochs = gan_tab.timeline_epochs(d)
             updates = [gr.Dropdown(choices=common.class_choices(d), value="any") for _ in classes]
-            own = [gr.Slider(value=gan_tab.default_truncation(d)), gr.Slider(value=diffusion_tab.default_guidance(d))]
+            own = [gr.Slider(value=gan_tab.default_truncation(d)), *diffusion_tab.sampler_updates(d)]
             return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs), *own]
 
-        outputs = [*classes, gan["epoch"], gan["truncation"], diffusion["guidance"]]
+        outputs = [*classes, gan["epoch"], gan["truncation"], *diffusion["sampler"]]
         change = dataset.change(on_dataset, dataset, outputs, api_name=False, queue=False)
         figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"], *comparison["figures"]]
         for fn, inputs, outputs in figures:

@@ -13,7 +13,7 @@ from playground import neighbours, plots, weights
 from playground.images import image_to_tensor
 from playground.metrics import provenance, speed_machines, training_cost
 from playground.models import FAMILY_TITLES
-from playground.models.diffusion import DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES
+from playground.models.diffusion import SCHEDULER_NAMES
 from playground.ui import common
 
 LESSON = """### Side by side, measured the same way
@@ -32,9 +32,6 @@ SWEEP_LESSON = """### Speed against quality, for diffusion
 Fewer denoising steps are faster but rougher. Each point is one sampler at one step count:
 its FID (lower is better) against the network evaluations (NFE) it spent per image."""
 
-# diffusion samples at its model's own guidance scale, the one its metrics were measured with
-SAMPLE_KW = {"diffusion": {"num_inference_steps": DEFAULT_STEPS, "scheduler": DEFAULT_SCHEDULER}}
-
 
 def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, list, str]:
     """One seed and class through every family: a grid each, and what it cost."""
@@ -44,9 +41,9 @@ def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list,
     out, lines = [], []
     for fam, title in FAMILY_TITLES.items():
         model = common.load(dataset, fam)
-        kw = SAMPLE_KW.get(fam, {})
-        images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label, **kw)
-        cost = model.cost(class_labels=r.label, **kw)
+        # every model samples with its own settings (ψ, sampler, guidance): those its metrics were measured with
+        images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
+        cost = model.cost(class_labels=r.label)
         size = sum(p.stat().st_size for p in weights.model_dir(dataset, fam).rglob("*.safetensors"))
         out.append(common.pil_list(images, verdicts(dataset, images)))
         lines.append(

@@ -120,9 +120,21 @@ def _side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
     return out
 
 
-def default_guidance(dataset: str | None) -> float:
-    """The guidance scale the dataset's model samples with unless told (see SAMPLING_FILE)."""
-    return common.own_setting(dataset, "diffusion", lambda m: m.guidance_scale, DEFAULT_GUIDANCE)
+def default_sampler(dataset: str | None) -> tuple[str, int, float]:
+    """The scheduler, steps and guidance scale the dataset's model samples with unless told (its
+    SAMPLING_FILE): the settings its measured numbers in the Compare tab were measured with."""
+    return common.own_setting(
+        dataset,
+        "diffusion",
+        lambda m: (m.sampler, m.num_inference_steps, m.guidance_scale),
+        (DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE),
+    )
+
+
+def sampler_updates(dataset: str | None) -> list:
+    """The scheduler, steps and guidance controls set to the dataset's model's own."""
+    scheduler, steps, guidance = default_sampler(dataset)
+    return [gr.Radio(value=scheduler), gr.Slider(value=steps), gr.Slider(value=guidance)]
 
 
 def build(dataset: gr.Dropdown) -> dict:
@@ -142,15 +154,16 @@ def build(dataset: gr.Dropdown) -> dict:
 
     gr.Markdown("### The reverse process: denoising, streamed as it runs")
     cls, n, seed, _ = common.controls(dataset.value, n=8, max_n=MAX_DIFFUSION_IMAGES)
+    own_scheduler, own_steps, own_guidance = default_sampler(dataset.value)
     with gr.Row():
         scheduler = gr.Radio(
-            [(title, name) for name, title in SCHEDULER_NAMES.items()], value=DEFAULT_SCHEDULER, label="Scheduler"
-        )
-        steps = gr.Slider(1, MAX_UI_STEPS, value=DEFAULT_STEPS, step=1, label="Steps")
-        guidance = gr.Slider(
-            0, 10, value=default_guidance(dataset.value), step=0.05, label="Guidance scale (with a class)",
-            info="Opens at the value this dataset's model was measured with (the Compare tab's numbers).",
+            [(title, name) for name, title in SCHEDULER_NAMES.items()], value=own_scheduler, label="Scheduler",
+            elem_id="diffusion-scheduler",
+            info="Scheduler, steps and guidance open at the settings this dataset's model was measured with "
+            "(the Compare tab's numbers).",
         )  # fmt: skip
+        steps = gr.Slider(1, MAX_UI_STEPS, value=own_steps, step=1, label="Steps")
+        guidance = gr.Slider(0, 10, value=own_guidance, step=0.05, label="Guidance scale (with a class)")
     go = gr.Button("Denoise", variant="primary")
     with gr.Row():
         current = gr.Image(label="Now: the noisy images xₜ", type="pil")
@@ -161,4 +174,4 @@ def build(dataset: gr.Dropdown) -> dict:
         diffusion_sample, [dataset, cls, n, seed, scheduler, steps, guidance], [current, predicted, progress, animation],
         api_name="diffusion_sample",
     )  # fmt: skip
-    return {"classes": [cls], "forward": forward, "guidance": guidance}
+    return {"classes": [cls], "forward": forward, "sampler": [scheduler, steps, guidance]}
