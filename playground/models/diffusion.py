@@ -155,6 +155,11 @@ DEFAULT_GUIDANCE = 1.5
 # trained model samples with unless told, the one its metrics were measured with. Each key may be
 # missing (the defaults above): weights saved before the file existed, or before it named a sampler.
 SAMPLING_FILE = "sampling.json"
+SAMPLING_DEFAULTS = {
+    "guidance_scale": DEFAULT_GUIDANCE,
+    "scheduler": DEFAULT_SCHEDULER,
+    "num_inference_steps": DEFAULT_STEPS,
+}
 MAX_STEPS = 1000
 MAX_GUIDANCE = 20.0
 INVERSION_STEPS = 10  # DDIM inversion: see DiffusionModel.encode
@@ -196,12 +201,16 @@ class DiffusionModel:
             settings = json.loads(config.read_text())
             if settings.pop("_name_or_path", None) is not None:
                 config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-        sampling = {
+        (Path(path) / SAMPLING_FILE).write_text(json.dumps(self.sampling) + "\n")
+
+    @property
+    def sampling(self) -> dict:
+        """The sampler this model uses unless told, as SAMPLING_FILE holds it."""
+        return {
             "guidance_scale": self.guidance_scale,
             "scheduler": self.sampler,
             "num_inference_steps": self.num_inference_steps,
         }
-        (Path(path) / SAMPLING_FILE).write_text(json.dumps(sampling) + "\n")
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> DiffusionModel:
@@ -209,12 +218,11 @@ class DiffusionModel:
         sampling = Path(path) / SAMPLING_FILE
         try:
             settings = json.loads(sampling.read_text()) if sampling.is_file() else {}
-            if not isinstance(settings, dict) or set(settings) - {"guidance_scale", "scheduler", "num_inference_steps"}:
+            if not isinstance(settings, dict) or set(settings) - set(SAMPLING_DEFAULTS):
                 raise ValueError(f"unexpected content {settings!r}")
-            guidance = check_guidance(settings.get("guidance_scale", DEFAULT_GUIDANCE))
-            sampler = check_sampler(
-                settings.get("scheduler", DEFAULT_SCHEDULER), settings.get("num_inference_steps", DEFAULT_STEPS)
-            )
+            settings = {**SAMPLING_DEFAULTS, **settings}
+            guidance = check_guidance(settings["guidance_scale"])
+            sampler = check_sampler(settings["scheduler"], settings["num_inference_steps"])
         except (ValueError, TypeError) as exc:
             want = (
                 f'{{"guidance_scale": a number from 0 to {MAX_GUIDANCE:g}, "scheduler": one of '
@@ -241,12 +249,9 @@ class DiffusionModel:
         """x_T ~ N(0, I), as large as the image: diffusion's "latent" is its starting noise."""
         return torch.randn((n, *self.latent_shape), generator=generator).to(device_of(self.unet))
 
-    def make_scheduler(self, scheduler: str | None = None, num_inference_steps: int | None = None):
-        """A fresh sampler set to its steps; None: the model's own (`sampler`, `num_inference_steps`)."""
-        scheduler, steps = check_sampler(
-            self.sampler if scheduler is None else scheduler,
-            self.num_inference_steps if num_inference_steps is None else num_inference_steps,
-        )
+    def make_scheduler(self, scheduler: str, num_inference_steps: int):
+        """A fresh sampler of the kind named (one of SCHEDULERS), set to its steps."""
+        scheduler, steps = check_sampler(scheduler, num_inference_steps)
         s = SCHEDULERS[scheduler](_training_config(self.scheduler))
         s.set_timesteps(steps)
         return s
@@ -284,8 +289,9 @@ class DiffusionModel:
         (see `sample_noise_space`)."""
         self.unet.eval()
         guidance_scale = self.guidance_scale if guidance_scale is None else guidance_scale
-        s = self.make_scheduler(scheduler, num_inference_steps)
         scheduler = self.sampler if scheduler is None else scheduler
+        steps = self.num_inference_steps if num_inference_steps is None else num_inference_steps
+        s = self.make_scheduler(scheduler, steps)
         x = z.to(device_of(self.unet)) * s.init_noise_sigma
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)
         # the stochastic samplers draw their fresh noise from the caller's generator: same seed, same images
