@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 from conftest import ROOT, TINY_JSON
 
 from playground import weights
@@ -123,3 +124,44 @@ def test_init_from_trains_an_earlier_model_on(data_root, tmp_path, family):
     # a config with --init-from, or nothing to start from: clear errors
     assert train.main([*args, "--out", str(on), "--init-from", str(first), "--config", '{"latent_dim": 4}']) == 2
     assert train.main([*args, "--out", str(on), "--init-from", str(tmp_path / "none")]) == 2
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one state per process, fixed by the first Accelerator: train.main runs in
+    this process for every test, so a run at another precision needs it reset before and after."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.mark.parametrize("family", ["gan", "diffusion"])
+def test_bf16_trains_in_autocast_and_saves_fp32_weights(data_root, tmp_path, family, fresh_accelerate_state):
+    assert run(data_root, tmp_path, "mnist", family, "--dry-run", "--precision", "bf16") == 0
+    out = tmp_path / "weights" / "mnist" / family
+    summary = json.loads((out / "training" / "summary.json").read_text())
+    assert summary["precision"] == "bf16"
+    log = [json.loads(line) for line in (out / "training" / "log.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(v)) for r in log for k, v in r.items() if k.startswith("loss"))
+    model = weights.load("mnist", family, tmp_path / "weights")
+    net = model.unet if family == "diffusion" else model
+    assert {p.dtype for p in net.parameters()} == {torch.float32}  # autocast computes in bf16, stores fp32
+
+
+def test_precision_is_checked(data_root, tmp_path):
+    with pytest.raises(SystemExit):
+        run(data_root, tmp_path, "mnist", "diffusion", "--dry-run", "--precision", "fp8")
+
+
+def test_bench_training_prints_a_figure_per_size_and_precision(capsys):
+    spec = importlib.util.spec_from_file_location("bench_training", ROOT / "scripts" / "bench_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tiny = TINY_JSON["diffusion"]
+    assert bench.main(["--config", tiny, "--batch-size", "4", "--steps", "1", "--train-images", "8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("batch 4, 2 steps per epoch")
+    assert [line.split("  ")[-1].split(":")[0] for line in lines[1:]] == ["fp32", "bf16"]
+    assert all("ms/step" in line and "M parameters" in line for line in lines[1:])
+    assert bench.main(["--config", '{"no_such_field": 1}']) == 2
+    assert "DiffusionConfig" in capsys.readouterr().err
