@@ -141,9 +141,7 @@ def main(argv=None) -> int:
             psi = model.config.truncation if args.truncation is None else args.truncation
             kw, sampler = {"truncation": psi}, f"one forward pass, truncation ψ = {psi:g}"
         if family == "diffusion":
-            w = model.guidance_scale if args.guidance_scale is None else args.guidance_scale
-            scheduler = model.sampler if args.scheduler is None else args.scheduler
-            steps = model.num_inference_steps if args.steps is None else args.steps
+            scheduler, steps, w = model.own_sampler(args.scheduler, args.steps, args.guidance_scale)
             kw = {"num_inference_steps": steps, "scheduler": scheduler, "guidance_scale": w}
             sampler = f"{scheduler}, {steps} steps, guidance scale {w:g}"
         t0 = time.time()
@@ -249,7 +247,7 @@ def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Ten
     t_start = time.time()
     fid = fid_against(classifier, test_x)
     n = args.sweep_n
-    w = model.guidance_scale if args.guidance_scale is None else args.guidance_scale
+    w = model.own_sampler(guidance_scale=args.guidance_scale)[2]
     subset = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(args.seed))[:n]
     labels = torch.arange(info.num_classes).repeat(n // info.num_classes + 1)[:n]
     results = {

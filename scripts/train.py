@@ -394,8 +394,8 @@ def main(argv=None) -> int:
         )
     if args.family == "diffusion":
         ema.copy_to(m.parameters())  # ship the EMA weights
-        shipped = DiffusionModel(m, noise_scheduler, dm.guidance_scale, dm.sampler, dm.num_inference_steps)
-        shipped.save_pretrained(args.out)  # with the sampling settings of the model it started from
+        dm.unet = m
+        dm.save_pretrained(args.out)  # with the sampling settings of the model it started from
         summary["ema_decay"] = ema.decay
     elif args.family == "vae":
         m.fit_class_regions(images.to(accelerator.device), labels.to(accelerator.device))

@@ -205,6 +205,16 @@ class DiffusionModel:
                 config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
         (Path(path) / SAMPLING_FILE).write_text(json.dumps(self.sampling) + "\n")
 
+    def own_sampler(
+        self, scheduler: str | None = None, num_inference_steps: int | None = None, guidance_scale: float | None = None
+    ) -> tuple[str, int, float]:
+        """The scheduler, steps and guidance scale to sample with: each one given, or None for the model's own."""
+        return (
+            self.sampler if scheduler is None else scheduler,
+            self.num_inference_steps if num_inference_steps is None else num_inference_steps,
+            self.guidance_scale if guidance_scale is None else guidance_scale,
+        )
+
     @property
     def sampling(self) -> dict:
         """The sampler this model uses unless told, as SAMPLING_FILE holds it."""
@@ -290,9 +300,7 @@ class DiffusionModel:
         comes from `generator`, or is given: `noises` (N, steps, *latent_shape), one draw per step
         (see `sample_noise_space`)."""
         self.unet.eval()
-        guidance_scale = self.guidance_scale if guidance_scale is None else guidance_scale
-        scheduler = self.sampler if scheduler is None else scheduler
-        steps = self.num_inference_steps if num_inference_steps is None else num_inference_steps
+        scheduler, steps, guidance_scale = self.own_sampler(scheduler, num_inference_steps, guidance_scale)
         s = self.make_scheduler(scheduler, steps)
         x = z.to(device_of(self.unet)) * s.init_noise_sigma
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)
@@ -415,7 +423,6 @@ class DiffusionModel:
     def cost(
         self, num_inference_steps: int | None = None, guidance_scale: float | None = None, class_labels=None, **_
     ) -> Cost:
-        steps = self.num_inference_steps if num_inference_steps is None else num_inference_steps
-        guidance_scale = self.guidance_scale if guidance_scale is None else guidance_scale
+        _, steps, guidance_scale = self.own_sampler(None, num_inference_steps, guidance_scale)
         guided = class_labels is not None and guidance_scale != 1.0
         return Cost(nfe=int(steps) * (2 if guided else 1), parameters=count_parameters(self.unet))
