@@ -152,6 +152,9 @@ DEFAULT_STEPS = 20
 # one (within its bar at 20) with 20.
 # Trained 12 epochs more (39 in all), the Fashion-MNIST model scored 10.7 at the same point (50
 # steps, w = 1.25, 1000 samples); the average of its weights and the 27-epoch model's, 11.5.
+# A wider UNet (32/64/128 channels, 2.54 M parameters, 16 epochs in bfloat16, 110 min) replaced
+# it: at the same point it scored 12.3 (class accuracy 96.9 %), and without guidance (w = 1)
+# 10.0 (92.3 %), at half the network evaluations. The shipped Fashion-MNIST model uses w = 1.
 DEFAULT_GUIDANCE = 1.5
 # {"guidance_scale": w, "scheduler": name, "num_inference_steps": n}, beside the unet: the sampler a
 # trained model samples with unless told, the one its metrics were measured with. Each key may be
