@@ -48,7 +48,7 @@ def table(weights_root: Path) -> str:
             hist = r["unconditional_histogram"]
             trained = weights.training_summary(name, fam, weights_root)
             lines.append(
-                f"| {fam} | {r['fid']:.2f} ({r['fid_over_floor']:.1f}×) | {100 * r['class_accuracy']:.1f} % "
+                f"| {fam} | {r['fid']:.2f} ({r['fid_over_floor']:.2f}×) | {100 * r['class_accuracy']:.1f} % "
                 f"| {r['precision']:.2f} | {r['recall']:.2f} | {min(hist)}–{max(hist)} of {r['unconditional_n']} "
                 f"| {r['nearest_train_pixel_l2']['median']:.2f} (real: {real['nearest_train_pixel_l2']['median']:.2f}) "
                 f"| {r['ms_per_image']:.1f} | {r['nfe']} | {r['parameters'] / 1e6:.2f} M | {r['bytes'] / 1e6:.1f} MB "
