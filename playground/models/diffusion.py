@@ -161,7 +161,7 @@ DEFAULT_STEPS = 20
 # epochs more (`--init-from`, lr 3e-4, 64 min) it scored 10.6 at 50 steps, 1000 samples.
 # Two res-blocks per level instead of one (`"layers_per_block": 2`, 3.61 M parameters, 14 epochs in
 # bfloat16, 109 min) replaced it: FID 5.12 against 5.56 at 5000 samples, class accuracy 91.4 against
-# 90.5 %, at 219 against 194 ms per image. It keeps w = 1 and 50 steps, not swept again on it.
+# 90.5 %, at 219 against 194 ms per image. It keeps w = 1, not measured again on it.
 DEFAULT_GUIDANCE = 1.5
 # {"guidance_scale": w, "scheduler": name, "num_inference_steps": n}, beside the unet: the sampler a
 # trained model samples with unless told, the one its metrics were measured with. Each key may be
