@@ -68,6 +68,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gan-d-lr", type=float, help="the GAN discriminator's learning rate (default --lr)")
     p.add_argument("--gan-ema", type=float, default=0.999, help="decay of the GAN generator's weight average")
     p.add_argument(
+        "--gan-lr-decay",
+        action="store_true",
+        help="decay both GAN learning rates linearly to zero over the run (default: constant)",
+    )
+    p.add_argument(
         "--precision",
         choices=["fp32", "bf16"],
         default="fp32",
@@ -168,7 +173,16 @@ def main(argv=None) -> int:
         config = model.config
         opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=args.gan_d_lr or args.lr, betas=(0.5, 0.999))
         opt_g = torch.optim.Adam(model.generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
-        model, opt_d, opt_g, loader = accelerator.prepare(model, opt_d, opt_g, loader)
+        # Linear decay to zero (or a constant factor of 1): the schedulers step with the optimisers
+        # and are saved with them, so a --resume continues the same schedule.
+        decay = (lambda s: max(0.0, 1 - s / total_steps)) if args.gan_lr_decay else (lambda s: 1.0)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
+        # channels-last: oneDNN's faster layout for these convolutions on CPUs (same arithmetic)
+        model = model.to(memory_format=torch.channels_last)
+        model, opt_d, opt_g, sched_d, sched_g, loader = accelerator.prepare(
+            model, opt_d, opt_g, sched_d, sched_g, loader
+        )
         fixed_z = torch.randn(len(fixed_labels), config.latent_dim, generator=fixed)
     elif args.family == "vae":
         model = initial or VAE(config)
@@ -197,23 +211,29 @@ def main(argv=None) -> int:
             gan = accelerator.unwrap_model(model)
             k = gan.config.num_classes
             y = torch.where(torch.rand(len(y), device=y.device) < gan.config.null_class_prob, k, y)
-            x = x * 2 - 1
+            x = (x * 2 - 1).contiguous(memory_format=torch.channels_last)
             z = torch.randn(len(x), gan.config.latent_dim, device=x.device)
-            fake = gan.generator(z, y)
-            # ---- discriminator step: tell real from fake, maximise log D(x) + log(1 - D(G(z))) ----
+            # The two networks are called directly, not through the prepared model's forward, so
+            # --precision's autocast is entered here (a no-op at fp32).
+            with accelerator.autocast():
+                fake = gan.generator(z, y)
+                # ---- discriminator step: tell real from fake, maximise log D(x) + log(1 - D(G(z))) ----
+                d_real, d_fake = gan.discriminator(x, y), gan.discriminator(fake.detach(), y)
+                loss_d = F.binary_cross_entropy_with_logits(
+                    d_real, torch.ones_like(d_real)
+                ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
             opt_d.zero_grad()
-            d_real, d_fake = gan.discriminator(x, y), gan.discriminator(fake.detach(), y)
-            loss_d = F.binary_cross_entropy_with_logits(
-                d_real, torch.ones_like(d_real)
-            ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
             accelerator.backward(loss_d)
             opt_d.step()
             # ---- generator step: fool the discriminator, the non-saturating loss -log D(G(z)) ----
             opt_g.zero_grad()
-            d_gen = gan.discriminator(fake, y)
-            loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+            with accelerator.autocast():
+                d_gen = gan.discriminator(fake, y)
+                loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
             accelerator.backward(loss_g)
             opt_g.step()
+            sched_d.step()
+            sched_g.step()
             ema.step(gan.generator.parameters())
             return {
                 "loss_d": loss_d.item(),
@@ -371,7 +391,7 @@ def main(argv=None) -> int:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return 0
-    m = accelerator.unwrap_model(model).eval()
+    m = accelerator.unwrap_model(model).eval().to(memory_format=torch.contiguous_format)  # safetensors' layout
     summary = {
         "dataset": args.dataset,
         "family": args.family,
@@ -407,6 +427,7 @@ def main(argv=None) -> int:
             summary["generator_batchnorm"] = "refitted to the EMA weights (GAN.refit_batchnorm)"
             summary["generator_ema_decay"] = ema.decay
             summary["discriminator_lr"] = args.gan_d_lr or args.lr
+            summary["lr_schedule"] = "linear to 0" if args.gan_lr_decay else "constant"
         m.save_pretrained(args.out)
         if args.family == "classifier":
             summary["test_accuracy"] = test_accuracy()

@@ -148,6 +148,36 @@ def test_bf16_trains_in_autocast_and_saves_fp32_weights(data_root, tmp_path, fam
     assert {p.dtype for p in net.parameters()} == {torch.float32}  # autocast computes in bf16, stores fp32
 
 
+def test_bf16_reaches_the_gan_networks(data_root, tmp_path, fresh_accelerate_state):
+    """The GAN step calls its two networks directly, not through the prepared model: the same seed at
+    bf16 must give other losses than at fp32, or the autocast never reached them."""
+
+    def losses(precision: str) -> list[float]:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        assert run(data_root, tmp_path / precision, "mnist", "gan", "--dry-run", "--precision", precision) == 0
+        log = (tmp_path / precision / "weights" / "mnist" / "gan" / "training" / "log.jsonl").read_text()
+        return [r["loss_d"] for r in map(json.loads, log.splitlines()) if r["kind"] == "step"]
+
+    fp32, bf16 = losses("fp32"), losses("bf16")
+    assert len(fp32) == len(bf16) == 2
+    assert fp32 != bf16
+
+
+@pytest.mark.parametrize("decay", [False, True])
+def test_gan_learning_rates_decay_linearly_to_zero_when_asked(data_root, tmp_path, decay):
+    extra = ["--steps", "4", "--limit", "64", "--lr", "1e-3", "--gan-d-lr", "2e-3"]
+    assert run(data_root, tmp_path, "mnist", "gan", *extra, *(["--gan-lr-decay"] if decay else [])) == 0
+    summary = json.loads((tmp_path / "weights" / "mnist" / "gan" / "training" / "summary.json").read_text())
+    assert summary["steps"] == 4
+    assert summary["lr_schedule"] == ("linear to 0" if decay else "constant")
+    # the schedulers are saved with the training state (accelerate: scheduler.bin, scheduler_1.bin)
+    last = [
+        torch.load(tmp_path / "ckpt" / f, weights_only=False)["_last_lr"][0]
+        for f in ("scheduler.bin", "scheduler_1.bin")
+    ]
+    assert last == ([0.0, 0.0] if decay else [2e-3, 1e-3])
+
+
 def test_precision_is_checked(data_root, tmp_path):
     with pytest.raises(SystemExit):
         run(data_root, tmp_path, "mnist", "diffusion", "--dry-run", "--precision", "fp8")
