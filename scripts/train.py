@@ -70,7 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--gan-lr-decay",
         action="store_true",
-        help="decay both GAN learning rates linearly to zero over the run (default: constant)",
+        help="decay both GAN learning rates linearly to zero over the run (default: constant; measured "
+        "worse for a 20-epoch Fashion-MNIST run, see playground/models/gan.py)",
     )
     p.add_argument(
         "--precision",
