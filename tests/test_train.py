@@ -172,7 +172,7 @@ def test_gan_learning_rates_decay_linearly_to_zero_when_asked(data_root, tmp_pat
     assert summary["lr_schedule"] == ("linear to 0" if decay else "constant")
     # the schedulers are saved with the training state (accelerate: scheduler.bin, scheduler_1.bin)
     last = [
-        torch.load(tmp_path / "ckpt" / f, weights_only=False)["_last_lr"][0]
+        torch.load(tmp_path / "ckpt" / f, weights_only=True)["_last_lr"][0]
         for f in ("scheduler.bin", "scheduler_1.bin")
     ]
     assert last == ([0.0, 0.0] if decay else [2e-3, 1e-3])
