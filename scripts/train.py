@@ -74,6 +74,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "worse for a 20-epoch Fashion-MNIST run, see playground/models/gan.py)",
     )
     p.add_argument(
+        "--gan-lr-halve-at",
+        type=int,
+        metavar="EPOCH",
+        help="halve both GAN learning rates after this many epochs (the shipped Fashion-MNIST recipe in one run)",
+    )
+    p.add_argument(
         "--precision",
         choices=["fp32", "bf16"],
         default="fp32",
@@ -100,6 +106,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.lr = args.lr or lr
     args.out = Path(args.out or weights.weights_root() / args.dataset / args.family)
     args.checkpoint_dir = Path(args.checkpoint_dir or Path("checkpoints") / args.dataset / args.family)
+    if args.gan_lr_decay and args.gan_lr_halve_at is not None:
+        p.error("--gan-lr-decay and --gan-lr-halve-at are two schedules; choose one")
+    if args.gan_lr_halve_at is not None and args.gan_lr_halve_at < 1:
+        p.error("--gan-lr-halve-at must be a positive number of epochs")
     return args
 
 
@@ -174,9 +184,15 @@ def main(argv=None) -> int:
         config = model.config
         opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=args.gan_d_lr or args.lr, betas=(0.5, 0.999))
         opt_g = torch.optim.Adam(model.generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
-        # Linear decay to zero (or a constant factor of 1): the schedulers step with the optimisers
-        # and are saved with them, so a --resume continues the same schedule.
-        decay = (lambda s: max(0.0, 1 - s / total_steps)) if args.gan_lr_decay else (lambda s: 1.0)
+        # Linear decay to zero, one halving, or a constant factor of 1: the schedulers step with the
+        # optimisers and are saved with them, so a --resume continues the same schedule.
+        halve_step = None if args.gan_lr_halve_at is None else args.gan_lr_halve_at * steps_per_epoch
+        if args.gan_lr_decay:
+            decay = lambda s: max(0.0, 1 - s / total_steps)  # noqa: E731
+        elif halve_step is not None:
+            decay = lambda s: 1.0 if s < halve_step else 0.5  # noqa: E731
+        else:
+            decay = lambda s: 1.0  # noqa: E731
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
         # channels-last: oneDNN's faster layout for these convolutions on CPUs (same arithmetic)
@@ -428,7 +444,13 @@ def main(argv=None) -> int:
             summary["generator_batchnorm"] = "refitted to the EMA weights (GAN.refit_batchnorm)"
             summary["generator_ema_decay"] = ema.decay
             summary["discriminator_lr"] = args.gan_d_lr or args.lr
-            summary["lr_schedule"] = "linear to 0" if args.gan_lr_decay else "constant"
+            summary["lr_schedule"] = (
+                "linear to 0"
+                if args.gan_lr_decay
+                else f"halved after epoch {args.gan_lr_halve_at}"
+                if args.gan_lr_halve_at is not None
+                else "constant"
+            )
         m.save_pretrained(args.out)
         if args.family == "classifier":
             summary["test_accuracy"] = test_accuracy()

@@ -163,19 +163,33 @@ def test_bf16_reaches_the_gan_networks(data_root, tmp_path, fresh_accelerate_sta
     assert fp32 != bf16
 
 
-@pytest.mark.parametrize("decay", [False, True])
-def test_gan_learning_rates_decay_linearly_to_zero_when_asked(data_root, tmp_path, decay):
-    extra = ["--steps", "4", "--limit", "64", "--lr", "1e-3", "--gan-d-lr", "2e-3"]
-    assert run(data_root, tmp_path, "mnist", "gan", *extra, *(["--gan-lr-decay"] if decay else [])) == 0
+SCHEDULES = {  # flags: (summary's lr_schedule, the (D, G) learning rates after the last of 4 steps)
+    (): ("constant", [2e-3, 1e-3]),
+    ("--gan-lr-decay",): ("linear to 0", [0.0, 0.0]),
+    ("--gan-lr-halve-at", "1"): ("halved after epoch 1", [1e-3, 5e-4]),
+}
+
+
+@pytest.mark.parametrize("flags", list(SCHEDULES), ids=["constant", "decay", "halve"])
+def test_gan_learning_rate_schedules(data_root, tmp_path, flags):
+    # 32 images in batches of 16: two steps per epoch, so "epoch 1" ends at step 2 of 4
+    extra = ["--steps", "4", "--limit", "32", "--lr", "1e-3", "--gan-d-lr", "2e-3"]
+    assert run(data_root, tmp_path, "mnist", "gan", *extra, *flags) == 0
     summary = json.loads((tmp_path / "weights" / "mnist" / "gan" / "training" / "summary.json").read_text())
     assert summary["steps"] == 4
-    assert summary["lr_schedule"] == ("linear to 0" if decay else "constant")
+    schedule, rates = SCHEDULES[flags]
+    assert summary["lr_schedule"] == schedule
     # the schedulers are saved with the training state (accelerate: scheduler.bin, scheduler_1.bin)
     last = [
         torch.load(tmp_path / "ckpt" / f, weights_only=True)["_last_lr"][0]
         for f in ("scheduler.bin", "scheduler_1.bin")
     ]
-    assert last == ([0.0, 0.0] if decay else [2e-3, 1e-3])
+    assert last == pytest.approx(rates)
+
+
+def test_gan_schedules_are_exclusive(data_root, tmp_path):
+    with pytest.raises(SystemExit):
+        run(data_root, tmp_path, "mnist", "gan", "--dry-run", "--gan-lr-decay", "--gan-lr-halve-at", "3")
 
 
 def test_precision_is_checked(data_root, tmp_path):
