@@ -67,13 +67,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--snapshot-steps", type=int, default=50, help="DDPM steps for the diffusion epoch grids")
     p.add_argument("--gan-d-lr", type=float, help="the GAN discriminator's learning rate (default --lr)")
     p.add_argument("--gan-ema", type=float, default=0.999, help="decay of the GAN generator's weight average")
-    p.add_argument(
+    schedule = p.add_mutually_exclusive_group()  # the GAN's learning-rate schedule: one of these, or constant
+    schedule.add_argument(
         "--gan-lr-decay",
         action="store_true",
         help="decay both GAN learning rates linearly to zero over the run (default: constant; measured "
         "worse for a 20-epoch Fashion-MNIST run, see playground/models/gan.py)",
     )
-    p.add_argument(
+    schedule.add_argument(
         "--gan-lr-halve-at",
         type=int,
         metavar="EPOCH",
@@ -106,11 +107,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.lr = args.lr or lr
     args.out = Path(args.out or weights.weights_root() / args.dataset / args.family)
     args.checkpoint_dir = Path(args.checkpoint_dir or Path("checkpoints") / args.dataset / args.family)
-    if args.gan_lr_decay and args.gan_lr_halve_at is not None:
-        p.error("--gan-lr-decay and --gan-lr-halve-at are two schedules; choose one")
     if args.gan_lr_halve_at is not None and args.gan_lr_halve_at < 1:
         p.error("--gan-lr-halve-at must be a positive number of epochs")
     return args
+
+
+def gan_lr_schedule(args: argparse.Namespace, steps_per_epoch: int, total_steps: int):
+    """The GAN's learning-rate schedule: its name for summary.json and its factor at each step."""
+    if args.gan_lr_decay:
+        return "linear to 0", lambda s: max(0.0, 1 - s / total_steps)
+    if args.gan_lr_halve_at is not None:
+        halve_step = args.gan_lr_halve_at * steps_per_epoch
+        return f"halved after epoch {args.gan_lr_halve_at}", lambda s: 1.0 if s < halve_step else 0.5
+    return "constant", lambda s: 1.0
 
 
 def random_shift(x: torch.Tensor, pixels: int = 2) -> torch.Tensor:
@@ -186,13 +195,7 @@ def main(argv=None) -> int:
         opt_g = torch.optim.Adam(model.generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
         # Linear decay to zero, one halving, or a constant factor of 1: the schedulers step with the
         # optimisers and are saved with them, so a --resume continues the same schedule.
-        halve_step = None if args.gan_lr_halve_at is None else args.gan_lr_halve_at * steps_per_epoch
-        if args.gan_lr_decay:
-            decay = lambda s: max(0.0, 1 - s / total_steps)  # noqa: E731
-        elif halve_step is not None:
-            decay = lambda s: 1.0 if s < halve_step else 0.5  # noqa: E731
-        else:
-            decay = lambda s: 1.0  # noqa: E731
+        lr_schedule, decay = gan_lr_schedule(args, steps_per_epoch, total_steps)
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, decay)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, decay)
         # channels-last: oneDNN's faster layout for these convolutions on CPUs (same arithmetic)
@@ -444,13 +447,7 @@ def main(argv=None) -> int:
             summary["generator_batchnorm"] = "refitted to the EMA weights (GAN.refit_batchnorm)"
             summary["generator_ema_decay"] = ema.decay
             summary["discriminator_lr"] = args.gan_d_lr or args.lr
-            summary["lr_schedule"] = (
-                "linear to 0"
-                if args.gan_lr_decay
-                else f"halved after epoch {args.gan_lr_halve_at}"
-                if args.gan_lr_halve_at is not None
-                else "constant"
-            )
+            summary["lr_schedule"] = lr_schedule
         m.save_pretrained(args.out)
         if args.family == "classifier":
             summary["test_accuracy"] = test_accuracy()
