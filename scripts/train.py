@@ -81,6 +81,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="halve both GAN learning rates after this many epochs (the shipped Fashion-MNIST recipe in one run)",
     )
     p.add_argument(
+        "--min-snr-gamma",
+        type=float,
+        metavar="GAMMA",
+        help="diffusion: weight each image's loss by min(SNR, GAMMA) / SNR of its timestep (Min-SNR-gamma, "
+        "Hang et al. 2023; they use 5), so the nearly clean timesteps weigh less (default: unweighted)",
+    )
+    p.add_argument(
         "--precision",
         choices=["fp32", "bf16"],
         default="fp32",
@@ -109,7 +116,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.checkpoint_dir = Path(args.checkpoint_dir or Path("checkpoints") / args.dataset / args.family)
     if args.gan_lr_halve_at is not None and args.gan_lr_halve_at < 1:
         p.error("--gan-lr-halve-at must be a positive number of epochs")
+    if args.min_snr_gamma is not None and (args.family != "diffusion" or not args.min_snr_gamma > 0):
+        p.error("--min-snr-gamma is a positive number, for --family diffusion")
     return args
+
+
+def min_snr_weights(alphas_cumprod: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Each timestep's loss weight under Min-SNR-gamma (Hang et al. 2023) for a model that predicts
+    the noise: min(SNR, gamma) / SNR, with SNR(t) = alpha_bar / (1 - alpha_bar). It is 1 for the
+    noisy timesteps (SNR <= gamma) and falls below 1 for the nearly clean ones."""
+    alpha_bar = alphas_cumprod.to(torch.float64)
+    snr = alpha_bar / (1 - alpha_bar)
+    return (snr.clamp(max=gamma) / snr).float()
 
 
 def gan_lr_schedule(args: argparse.Namespace, steps_per_epoch: int, total_steps: int):
@@ -220,6 +238,8 @@ def main(argv=None) -> int:
         model, opt, lr_sched, loader = accelerator.prepare(model, opt, lr_sched, loader)
         accelerator.register_for_checkpointing(ema)
         fixed_z = torch.randn(len(fixed_labels), *info.image_shape, generator=fixed)
+        if args.min_snr_gamma is not None:
+            snr_weights = min_snr_weights(noise_scheduler.alphas_cumprod, args.min_snr_gamma)
     else:
         model = initial or Classifier(config)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -281,7 +301,10 @@ def main(argv=None) -> int:
             y = torch.where(torch.rand(len(y), device=y.device) < 0.1, k, y)
             opt.zero_grad()
             eps = model(noise_scheduler.add_noise(x0, noise, t), t, class_labels=y).sample
-            loss = F.mse_loss(eps, noise)
+            if args.min_snr_gamma is None:
+                loss = F.mse_loss(eps, noise)
+            else:
+                loss = (snr_weights.to(t.device)[t] * (eps.float() - noise).pow(2).mean(dim=(1, 2, 3))).mean()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -437,6 +460,10 @@ def main(argv=None) -> int:
         dm.unet = m
         dm.save_pretrained(args.out)  # with the sampling settings of the model it started from
         summary["ema_decay"] = ema.decay
+        if args.family == "diffusion":
+            summary["loss_weighting"] = (
+                "unweighted" if args.min_snr_gamma is None else f"Min-SNR, gamma {args.min_snr_gamma:g}"
+            )
     elif args.family == "vae":
         m.fit_class_regions(images.to(accelerator.device), labels.to(accelerator.device))
         m.save_pretrained(args.out)

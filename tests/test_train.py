@@ -192,6 +192,38 @@ def test_gan_schedules_are_exclusive(data_root, tmp_path):
         run(data_root, tmp_path, "mnist", "gan", "--dry-run", "--gan-lr-decay", "--gan-lr-halve-at", "3")
 
 
+def test_min_snr_weights_follow_the_formula():
+    from diffusers import DDPMScheduler
+
+    alpha_bar = DDPMScheduler(beta_schedule="squaredcos_cap_v2").alphas_cumprod
+    w = train.min_snr_weights(alpha_bar, 5.0)
+    snr = alpha_bar.double() / (1 - alpha_bar.double())
+    assert w.shape == alpha_bar.shape and torch.all(w <= 1) and torch.all(w > 0)
+    assert torch.all(w[snr <= 5] == 1)  # the noisy timesteps keep their weight
+    assert torch.allclose(w[snr > 5].double(), 5 / snr[snr > 5])  # the clean ones weigh gamma / SNR
+    assert (snr > 5).any() and (snr <= 5).any()
+    assert w[0] < 0.01  # the nearly clean first timestep counts for almost nothing
+
+
+def test_min_snr_gamma_weights_the_diffusion_loss(data_root, tmp_path):
+    def first_loss(folder, *extra):
+        assert run(data_root, tmp_path / folder, "mnist", "diffusion", "--dry-run", *extra) == 0
+        log = tmp_path / folder / "weights" / "mnist" / "diffusion" / "training"
+        summary = json.loads((log / "summary.json").read_text())
+        return json.loads((log / "log.jsonl").read_text().splitlines()[0])["loss"], summary["loss_weighting"]
+
+    plain, plain_kind = first_loss("plain")
+    weighted, weighted_kind = first_loss("weighted", "--min-snr-gamma", "5")
+    assert (plain_kind, weighted_kind) == ("unweighted", "Min-SNR, gamma 5")
+    # the same seed, so the same batch, timesteps and noise: only the weights (all <= 1) differ
+    assert weighted < plain
+    for bad in (["--min-snr-gamma", "0"], ["--min-snr-gamma", "-1"]):
+        with pytest.raises(SystemExit):
+            run(data_root, tmp_path / "bad", "mnist", "diffusion", "--dry-run", *bad)
+    with pytest.raises(SystemExit):
+        run(data_root, tmp_path / "bad", "mnist", "gan", "--dry-run", "--min-snr-gamma", "5")
+
+
 def test_precision_is_checked(data_root, tmp_path):
     with pytest.raises(SystemExit):
         run(data_root, tmp_path, "mnist", "diffusion", "--dry-run", "--precision", "fp8")
