@@ -239,7 +239,7 @@ def main(argv=None) -> int:
         accelerator.register_for_checkpointing(ema)
         fixed_z = torch.randn(len(fixed_labels), *info.image_shape, generator=fixed)
         if args.min_snr_gamma is not None:
-            snr_weights = min_snr_weights(noise_scheduler.alphas_cumprod, args.min_snr_gamma)
+            snr_weights = min_snr_weights(noise_scheduler.alphas_cumprod, args.min_snr_gamma).to(accelerator.device)
     else:
         model = initial or Classifier(config)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
             if args.min_snr_gamma is None:
                 loss = F.mse_loss(eps, noise)
             else:
-                loss = (snr_weights.to(t.device)[t] * (eps.float() - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+                loss = (snr_weights[t] * (eps.float() - noise).pow(2).mean(dim=(1, 2, 3))).mean()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
