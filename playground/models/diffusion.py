@@ -170,12 +170,7 @@ DEFAULT_STEPS = 20
 # / 94.3 %. But at the full 5000 (`--families diffusion`, w = 1.1 in sampling.json) w = 1.1 scored
 # FID 5.42 against 5.12 at w = 1 (class accuracy 93.4 against 91.4 %, precision/recall 0.87/0.84
 # against 0.86/0.84), at 407 against 219 ms per image. The 1000-sample screen's ranking did not
-# hold at 5000, so it keeps w = 1. The same recipe trained with Min-SNR-5 loss weighting
-# (`train.py ... --min-snr-gamma 5`, Hang et al. 2023; 92 min) scored FID 6.29 against 5.12 at
-# 5000 samples (`evaluate.py --families diffusion --weights` on a folder holding it; class
-# accuracy 91.5 against 91.4 %, precision/recall 0.89/0.79 against 0.86/0.84): sharper but less
-# varied, so it did not replace the model. Batch 64 instead of 128 (`--epochs 12 --batch-size 64
-# --lr 7e-4`, 11244 steps, 85 min) scored 5.60 (class accuracy 90.7 %, precision/recall 0.87/0.84).
+# hold at 5000, so it keeps w = 1. (Training changes tried on it: see scripts/train.py.)
 DEFAULT_GUIDANCE = 1.5
 # {"guidance_scale": w, "scheduler": name, "num_inference_steps": n}, beside the unet: the sampler a
 # trained model samples with unless told, the one its metrics were measured with. Each key may be
