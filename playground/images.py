@@ -8,9 +8,20 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 
+def _levels(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] as the 256 levels of an 8-bit image: rounded floats from 0 to 255."""
+    return (images.detach().float().clamp(0, 1).cpu() * 255).round()
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] as they are shown and saved: rounded to 8 bits, back as floats in [0, 1].
+    The datasets' images are 8-bit, so generated ones are measured this way too."""
+    return _levels(images) / 255
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) in [0, 1] → uint8 (N, H, W) for grey images, (N, H, W, C) for colour."""
-    a = (images.detach().float().clamp(0, 1).cpu() * 255).round().to(torch.uint8)
+    a = _levels(images).to(torch.uint8)
     a = a.permute(0, 2, 3, 1).numpy()
     return a[..., 0] if a.shape[-1] == 1 else a
 

@@ -71,6 +71,7 @@ def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, dat
     assert set(m["families"]) == {"gan", "vae", "diffusion"}
     for r in m["families"].values():
         assert r["n"] == 20 and r["class_accuracy_n"] == 20 and 0 <= r["class_accuracy"] <= 1
+        assert "rounded to 8 bits" in r["samples"]
         assert sum(r["unconditional_histogram"]) == 10
         assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
         assert r["ms_per_image"] > 0 and r["parameters"] > 0 and r["bytes"] > 0
@@ -116,3 +117,15 @@ def test_training_cost_adds_up_a_model_trained_on():
              "continued_from": first}  # fmt: skip
     assert training_cost(first) == "5 epochs, 30 min on AMD EPYC, 2 cores"
     assert training_cost(later) == "15 epochs, 80 min on AMD EPYC, 2 cores then Intel Xeon, 2 cores"
+
+
+def test_evaluate_rounds_samples_to_8_bits_like_the_real_images(evaluate):
+    class Smooth:  # a model whose samples fall between the 8-bit levels
+        def sample(self, n, seed, class_labels=None):
+            return torch.rand(n, 1, 4, 4, generator=torch.Generator().manual_seed(seed))
+
+    raw = torch.cat([Smooth().sample(2, 0), Smooth().sample(2, 1), Smooth().sample(1, 2)])
+    x = evaluate.sample_many(Smooth(), 5, None, 0, 2)
+    assert not torch.equal(raw * 255, (raw * 255).round())
+    assert x.shape == raw.shape and torch.equal(x * 255, (x * 255).round())  # on the 8-bit grid
+    assert (x - raw).abs().max() <= 0.5 / 255 + 1e-7  # the nearest level

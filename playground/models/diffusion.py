@@ -123,6 +123,10 @@ def _training_config(scheduler) -> dict:
     return {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
 
 
+# The figures in the comments below were measured on float samples. `scripts/evaluate.py` now
+# rounds samples to 8 bits, as the app shows them and the datasets store theirs; so measured, the
+# shipped Fashion-MNIST model scores FID 5.02 (5000 samples, the same seed and sampler) against
+# 5.12 as floats, since rounding removes faint noise from the backgrounds.
 # A stochastic sampler by default: on our small models the deterministic ones (DDIM,
 # DPM-Solver++) drift off the data (grey backgrounds, blobs), while fresh noise at every step
 # corrects the UNet's small errors. SDE-DPM-Solver++ does that in fewer steps than DDPM. Measured
