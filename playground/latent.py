@@ -121,3 +121,29 @@ class Axes:
 
     def contains(self, px: float, py: float) -> bool:
         return self.left <= px <= self.left + self.width and self.top <= py <= self.top + self.height
+
+
+IMAGE_MAP_SAMPLES = {"gan": 300, "vae": 300, "diffusion": 100}  # per family, seed 0
+IMAGE_MAP_GROUPS = ("real", *IMAGE_MAP_SAMPLES)
+
+
+def image_space_points(real: torch.Tensor, models: dict) -> dict[str, np.ndarray]:
+    """The image-space map's points: one PCA of pixels fitted on real images, and in it the real
+    images, each family's samples ("gan", "vae", "diffusion" in `models`, each at its own settings,
+    seed 0) and one diffusion run (seed 1, unconditional) as a path from its starting noise
+    (clipped to the pixel range) to its sample. Also `explained`, the variance the two axes hold."""
+    pca = PCA(n_components=2, svd_solver="full").fit(real.flatten(1).double().numpy())
+
+    def project(x: torch.Tensor) -> np.ndarray:
+        return pca.transform(x.flatten(1).double().cpu().numpy())
+
+    points = {"real": project(real)}
+    for family, n in IMAGE_MAP_SAMPLES.items():
+        points[family] = project(models[family].sample(n, seed=0))
+    diffusion = models["diffusion"]
+    g = torch.Generator().manual_seed(1)
+    z = diffusion.sample_latent(1, g)
+    frames = [f["x_t"] for f in diffusion.trajectory(z, None, generator=g)]
+    points["path"] = project(torch.cat([(z.clamp(-1, 1) + 1) / 2, *frames]))
+    points["explained"] = np.array([pca.explained_variance_ratio_.sum()])
+    return points

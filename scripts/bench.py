@@ -1,91 +1,172 @@
-"""How fast the app answers: time each handler as a click would call it, on the shipped weights.
+"""How fast the app answers, as a visitor feels it: every endpoint through gradio_client.
 
-    python scripts/bench.py --dataset mnist --repeat 5
+    python scripts/bench.py --dataset fashion --repeat 5
+    python scripts/bench.py --dataset mnist --only ping gan_sample diffusion_sample
 
-Prints the median and worst milliseconds per action, and for diffusion the time to the first
-streamed frame. A latent-map click is timed as the app runs it: the clicked pixel to map
-coordinates, the decode, and the map redrawn with the point marked. Machines are shared and
-noisy: compare figures from one run, not across runs.
+Launches the app in this process on the shipped weights (or drives --url), then calls each
+endpoint at the page's opening settings. Two figures per endpoint, in milliseconds from the call
+to the decoded answer (files downloaded):
+- "computed": a new request each time (another seed, or another point), so the models run;
+- "repeated": the same request again, as a room pressing the same button sends it, answered by
+  the results cache after the first.
+The trivial endpoint `ping` (no work at all) is the floor: what Gradio's queue and the HTTP
+round trip cost here. Machines are shared and noisy: compare the figures of one run, and the
+ratios to `ping`, not figures across runs. `--sampler` also times 16 images of the diffusion
+model's own sampler against the 50-step SDE-DPM-Solver++ it shipped with before (in-process).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from types import SimpleNamespace  # noqa: E402
-
-from playground import weights  # noqa: E402
-from playground.images import to_pil  # noqa: E402
-from playground.ui import compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab  # noqa: E402
+from gradio_client import Client, handle_file  # noqa: E402
 
 
-def clock(fn, *args) -> float:
+def percentile(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, round(q * (len(v) - 1)))]
+
+
+def endpoints(dataset: str, sampler: tuple, probe: str) -> dict:
+    """endpoint: a function of i (the repeat) giving its arguments; i = 0 is the page's opening
+    request. Endpoints without a seed vary what they can (a timestep, a point); those that can
+    vary nothing are None after i = 0."""
+    return {
+        "/ping": lambda i: (),
+        "/gan_sample": lambda i: (dataset, "any", 16, i),
+        "/gan_discriminate": lambda i: (dataset, "any", 16, i),
+        "/gan_timeline": lambda i: (dataset, 1 + i),
+        "/vae_sample": lambda i: (dataset, "any", 16, i),
+        "/vae_reconstruct": lambda i: (dataset, "test image", None, i, 8, 0),
+        "/vae_traverse": lambda i: (dataset, "any", i, 0, 3, 9),
+        "/diffusion_forward": lambda i: (dataset, 0, 250 + i),
+        "/diffusion_sample": lambda i: (dataset, "any", 8, i, *sampler),
+        "/compare": lambda i: (dataset, "any", 8, i),
+        "/classify": lambda i: (dataset, handle_file(probe)),
+        "/nearest_training": lambda i: (dataset, handle_file(probe), 6, "pixels"),
+        "/latent_map": lambda i: (dataset, "vae"),
+        "/latent_decode_point": lambda i: ("diffusion", dataset, 0.1 * i, 0.0),
+        "/latent_sample": lambda i: (dataset, "diffusion", i),
+        "/latent_interpolate": lambda i: (dataset, "diffusion", "seed", i, "seed", i + 1, 8, "slerp"),
+        "/same_seed": lambda i: (dataset, "any", i),
+        "/image_space_map": lambda i: (dataset,) if i == 0 else None,
+        "/encode_three_ways": lambda i: (dataset, "test image", None, i),
+    }
+
+
+def call(client: Client, name: str, args: tuple) -> float:
     t0 = time.perf_counter()
-    out = fn(*args)
-    if hasattr(out, "__next__"):
-        for _ in out:
-            pass
+    job = client.submit(*args, api_name=name)
+    job.result()  # a streamed endpoint's last answer
     return (time.perf_counter() - t0) * 1000
 
 
-def first_frame(fn, *args) -> float:
-    t0 = time.perf_counter()
-    next(fn(*args))
-    return (time.perf_counter() - t0) * 1000
+def sampler_speed(dataset: str, n: int = 16) -> dict:
+    """16 images at the diffusion model's own sampler against 50 steps of SDE-DPM-Solver++ (the
+    shipped Fashion-MNIST default before), in this process, timed on the same model in one run."""
+    from playground.ui import common
+
+    model = common.load(dataset, "diffusion")
+    own = model.own_sampler()
+    out = {}
+    for what, kw in {"own": {}, "sde-dpm++ 50 steps": {"scheduler": "sde-dpm++", "num_inference_steps": 50}}.items():
+        model.sample(2, seed=0, class_labels=0, **kw)  # warm-up
+        t0 = time.perf_counter()
+        model.sample(n, seed=0, class_labels=torch_labels(n), **kw)
+        out[what] = (time.perf_counter() - t0) * 1000
+    return {"own_sampler": own, "ms": out, "speedup": out["sde-dpm++ 50 steps"] / out["own"], "n": n}
+
+
+def torch_labels(n: int):
+    import torch
+
+    return torch.arange(n) % 10
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="mnist")
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--repeat", type=int, default=5, help="calls per endpoint and kind, after the first")
+    p.add_argument("--url", help="a running app (default: launch one in this process)")
+    p.add_argument("--only", nargs="*", help="endpoint names to time (default: all)")
+    p.add_argument("--sampler", action="store_true", help="also time the diffusion sampler in-process")
+    p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--image-format", help="send images in this format instead of the app's own (png), e.g. webp")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    d = args.dataset
-    default = diffusion_tab.default_sampler(d)  # the Diffusion tab's settings when it opens
-    guidance = default[2]
-    actions = {
-        "gan_sample (16 images)": (clock, gan_tab.gan_sample, d, "any", 16, 0),
-        "gan_discriminate (16 + 16 images)": (clock, gan_tab.gan_discriminate, d, "any", 16, 0),
-        "gan_timeline": (clock, gan_tab.gan_timeline, d, 1),
-        "vae_sample (16 images)": (clock, vae_tab.vae_sample, d, "3", 16, 0),
-        "vae_reconstruct (8 draws)": (clock, vae_tab.vae_reconstruct, d, "test image", None, 0, 8, 0),
-        "vae_traverse (9 stops)": (clock, vae_tab.vae_traverse, d, "any", 0, 0, 3, 9),
-        "diffusion_forward": (clock, diffusion_tab.diffusion_forward, d, 0, 500),
-        "diffusion_sample first frame (8 images, default)": (first_frame, diffusion_tab.diffusion_sample, d, "7", 8, 0, *default),
-        "diffusion_sample whole run (8 images, default)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, *default),
-        "diffusion_sample whole run (8 images, ddpm, 50 steps)": (clock, diffusion_tab.diffusion_sample, d, "7", 8, 0, "ddpm", 50, guidance),
-    }  # fmt: skip
-    for fam in ("gan", "vae", "diffusion"):
-        latent_tab.latent_map(d, fam)  # the map is drawn when the tab opens, before any click
-        _, axes = latent_tab.plain_map(d, fam)
-        click = SimpleNamespace(index=[round(axes.left + axes.width * 0.4), round(axes.top + axes.height * 0.6)])
-        actions[f"latent map click -> decoded image ({fam})"] = (clock, latent_tab.on_map_select, d, fam, click)
-    probe = to_pil(weights.load_examples(d)[0][0], 4)
-    actions.update({
-        "latent_interpolate (vae, 8 steps, slerp)": (clock, latent_tab.latent_interpolate, d, "vae", "seed", 1, "seed", 2, 8, "slerp"),
-        "same_seed": (clock, latent_tab.same_seed, d, "any", 0),
-        "encode_three_ways (test image)": (clock, latent_tab.encode_three_ways, d, "test image", None, 0),
-        "compare (8 images per family)": (clock, compare_tab.compare, d, "any", 8, 0),
-        "classify (one image)": (clock, compare_tab.classify, d, probe),
-        "nearest_training (pixels, 6)": (clock, compare_tab.nearest_training, d, probe, 6, "pixels"),
-        "nearest_training (classifier features, 6)": (clock, compare_tab.nearest_training, d, probe, 6, "classifier features"),
-    })  # fmt: skip
-    print(f"dataset {d}, torch threads {torch.get_num_threads()}, {args.repeat} repeats after one warm-up")
-    print(f"{'action':<58} {'median ms':>10} {'worst ms':>10}")
-    for name, (how, fn, *fargs) in actions.items():
-        how(fn, *fargs)  # warm-up: loads the model, fills caches
-        times = [how(fn, *fargs) for _ in range(args.repeat)]
-        print(f"{name:<58} {statistics.median(times):>10.0f} {max(times):>10.0f}")
+
+    from playground import weights
+    from playground.images import to_pil
+    from playground.ui import diffusion_tab
+
+    if args.image_format:
+        from playground.ui import common
+
+        common.IMAGE_FORMAT = args.image_format  # before the page is built: its components read it
+    demo = None
+    t_start = time.perf_counter()
+    if args.url:
+        url = args.url
+    else:
+        from playground.ui import build_app
+        from playground.ui.app import launch
+
+        demo = build_app()
+        launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        url = demo.local_url
+    probe = Path(tempfile.mkdtemp()) / "probe.png"
+    to_pil(weights.load_examples(args.dataset)[0][0], 4).save(probe)
+    table = endpoints(args.dataset, diffusion_tab.default_sampler(args.dataset), str(probe))
+    if args.only:
+        table = {k: v for k, v in table.items() if k.strip("/") in args.only or k == "/ping"}
+    client = Client(url, verbose=False)
+    results = {}
+    print(
+        f"{args.dataset}: {args.repeat} calls per figure through gradio_client against {url}, images as {args.image_format or 'png'}"
+    )
+    print(f"{'endpoint':<22} {'first':>8} {'computed p50':>13} {'p95':>8} {'repeated p50':>13} {'p95':>8}  (ms)")
+    try:
+        for name, make in table.items():
+            first = call(client, name, make(0))  # loads models, tunes kernels, fills the cache
+            computed = [call(client, name, make(i)) for i in range(1, args.repeat + 1) if make(i) is not None]
+            repeated = [call(client, name, make(0)) for _ in range(args.repeat)]
+            r = {
+                "first_ms": first,
+                "repeated_p50_ms": statistics.median(repeated),
+                "repeated_p95_ms": percentile(repeated, 0.95),
+            }
+            if computed:
+                r.update(computed_p50_ms=statistics.median(computed), computed_p95_ms=percentile(computed, 0.95))
+            results[name] = r
+            c50, c95 = (
+                (f"{r['computed_p50_ms']:>13.0f}", f"{r['computed_p95_ms']:>8.0f}")
+                if computed
+                else (f"{'-':>13}", f"{'-':>8}")
+            )
+            print(f"{name:<22} {first:>8.0f} {c50} {c95} {r['repeated_p50_ms']:>13.0f} {r['repeated_p95_ms']:>8.0f}")
+        sampler = sampler_speed(args.dataset) if args.sampler else None
+        if sampler:
+            ms = sampler["ms"]
+            print(
+                f"diffusion, {sampler['n']} images in-process: own sampler {sampler['own_sampler']} {ms['own']:.0f} ms, "
+                f"SDE-DPM-Solver++ 50 steps {ms['sde-dpm++ 50 steps']:.0f} ms: {sampler['speedup']:.1f}x faster"
+            )
+    finally:
+        if demo is not None:
+            demo.close()
+    if args.json:
+        out = {"dataset": args.dataset, "repeat": args.repeat, "endpoints": results, "sampler": sampler}
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"whole run {time.perf_counter() - t_start:.0f} s")
     return 0
 
 

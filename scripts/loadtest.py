@@ -3,6 +3,9 @@
     python scripts/loadtest.py --users 50 --seconds 60                 # launches the app itself
     python scripts/loadtest.py --url http://127.0.0.1:7860 --server-pid 1234 --users 10
 
+--hostile K measures the hostile case instead: K visitors each sending the costliest diffusion
+request the compute budget accepts, in a loop, and how much slower a GAN click answers meanwhile.
+
 Each user opens its own client and calls, in a loop, a random endpoint of the mix (a GAN grid,
 VAE samples, a latent-map decode, the diffusion forward process, a classification, a short
 diffusion run). Prints the success rate, p50/p95 latency per endpoint, what went wrong, and the
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import threading
@@ -40,6 +44,67 @@ def mix(dataset: str) -> dict[str, tuple[float, tuple]]:
         "/diffusion_forward": (2, (dataset, 0, 400)),
         "/same_seed": (1, (dataset, "any", 0)),
         "/diffusion_sample": (1, (dataset, "any", 2, 0, "ddpm", 10, 2.0)),
+    }
+
+
+def hostile_request(client: Client, dataset: str) -> tuple:
+    """The costliest diffusion request the server accepts: 16 images of DDPM, guided, with as many
+    steps as the compute budget allows (read from the server's own refusal of 1000 steps)."""
+    args = [dataset, "3", 16, 0, "ddpm", 1000, 3.0]
+    try:
+        client.predict(*args, api_name="/diffusion_sample")
+        return tuple(args)  # no budget at all: the hostile case is the API's maximum
+    except Exception as exc:  # noqa: BLE001 — the refusal names the limit
+        found = re.search(r"limit per request is ([\d,]+)", str(exc))
+        if not found:
+            raise
+        limit = int(found.group(1).replace(",", ""))
+    args[5] = max(1, limit // (16 * 2))  # guided: two network evaluations per step
+    return tuple(args)
+
+
+def hostile(url: str, dataset: str, visitors: int, probes: int = 15) -> dict:
+    """A GAN click's latency alone, then while `visitors` clients each send the costliest accepted
+    diffusion request in a loop: the case one visitor could inflict on all the others."""
+    client = Client(url, verbose=False)
+    gan = (dataset, "any", 16, 0)
+
+    def gan_ms(i: int) -> float:
+        t0 = time.perf_counter()
+        client.predict(dataset, "any", 16, 1000 + i, api_name="/gan_sample")  # a new seed: computed
+        return (time.perf_counter() - t0) * 1000
+
+    client.predict(*gan, api_name="/gan_sample")
+    alone = [gan_ms(i) for i in range(probes)]
+    heavy = hostile_request(client, dataset)
+    stop = threading.Event()
+    done = []
+
+    def attacker(k: int) -> None:
+        c = Client(url, verbose=False)
+        i = 0
+        while not stop.is_set():
+            args = list(heavy)
+            args[3] = 10_000 * (k + 1) + i  # a new seed each time: the cache can't help
+            list(c.submit(*args, api_name="/diffusion_sample"))
+            done.append(1)
+            i += 1
+
+    threads = [threading.Thread(target=attacker, args=(k,), daemon=True) for k in range(visitors)]
+    for t in threads:
+        t.start()
+    time.sleep(3)  # both attackers are computing
+    loaded = [gan_ms(probes + i) for i in range(probes)]
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    return {
+        "hostile_request": heavy,
+        "visitors": visitors,
+        "gan_p50_alone_ms": statistics.median(alone),
+        "gan_p50_under_attack_ms": statistics.median(loaded),
+        "slowdown": statistics.median(loaded) / statistics.median(alone),
+        "hostile_requests_done": len(done),
     }
 
 
@@ -143,6 +208,14 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--hostile",
+        type=int,
+        default=0,
+        metavar="K",
+        help="instead of the mix: K visitors each sending the costliest accepted diffusion request in a "
+        "loop, and how much they slow a GAN click",
+    )
     args = p.parse_args(argv)
     demo = None
     if args.url:
@@ -154,6 +227,18 @@ def main(argv=None) -> int:
         demo = build_app()
         launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
         url, pid = demo.local_url, os.getpid()
+    if args.hostile:
+        try:
+            result = hostile(url, args.dataset, args.hostile)
+        finally:
+            if demo is not None:
+                demo.close()
+        print(json.dumps(result, indent=2) if args.json else (
+            f"{result['visitors']} hostile visitors, each sending {result['hostile_request']} in a loop "
+            f"({result['hostile_requests_done']} done): a GAN click's p50 {result['gan_p50_alone_ms']:.0f} ms alone, "
+            f"{result['gan_p50_under_attack_ms']:.0f} ms under attack, {result['slowdown']:.2f}x"
+        ))  # fmt: skip
+        return 0
     memory = {}
     try:
         result = run(url, args.users, args.seconds, args.dataset, on_start=lambda: memory.update(before=rss_mb(pid)))

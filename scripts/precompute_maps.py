@@ -3,7 +3,9 @@
     python scripts/precompute_maps.py --dataset mnist
 
 Writes weights/<dataset>/latent_maps.safetensors, for each family the vectors a map is fitted
-on and the class of each (the app fits its 2-D PCA from them at start, in milliseconds):
+on and the class of each (the app fits its 2-D PCA from them at start, in milliseconds), and the
+points of the image-space map (`image_map_*`: real images and each family's samples in one PCA of
+pixels, and one diffusion run), which the app draws instead of sampling them again:
 - vae: the encoder means of the shipped test images, coloured by their true class;
 - gan: vectors z drawn from the prior, coloured by the class our classifier sees in the image
   the generator makes from them with no class given;
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playground import weights  # noqa: E402
 from playground.data import get_info  # noqa: E402
+from playground.latent import image_space_points  # noqa: E402
 from playground.models import make_generator  # noqa: E402
 from playground.models.diffusion import NOISE_SPACE_STEPS  # noqa: E402
 
@@ -64,6 +67,10 @@ def main(argv=None) -> int:
         diffusion_seed=torch.tensor([args.seed]),
         diffusion_shape=torch.tensor(v.shape[1:]),
     )
+    # the image-space map: real test images and each family's samples in one PCA of pixels
+    real = weights.load_examples(args.dataset, root)[0]  # all of them, as the app's own fallback fits
+    points = image_space_points(real, {"gan": gan, "vae": vae, "diffusion": diffusion})
+    tensors.update({f"image_map_{k}": torch.from_numpy(v).float() for k, v in points.items()})
     how = {
         "vae": f"encoder means of {len(images)} shipped test images; colour: true class",
         "gan": f"{args.n} prior samples (seed {args.seed}); colour: our classifier's label of the unconditional image",

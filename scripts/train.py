@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from diffusers import DDPMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, TensorDataset
@@ -88,6 +89,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "Hang et al. 2023; they use 5), so the nearly clean timesteps weigh less (default: unweighted)",
     )
     p.add_argument(
+        "--prediction-type",
+        choices=["epsilon", "v_prediction"],
+        help="diffusion: what the UNet learns to predict (default: the model's own; new models epsilon). "
+        "With --init-from, v_prediction re-parameterises an epsilon model by training it on (Salimans & Ho "
+        "2022), which the deterministic samplers need: see playground/models/diffusion.py",
+    )
+    p.add_argument(
         "--precision",
         choices=["fp32", "bf16"],
         default="fp32",
@@ -118,16 +126,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--gan-lr-halve-at must be a positive number of epochs")
     if args.min_snr_gamma is not None and (args.family != "diffusion" or not args.min_snr_gamma > 0):
         p.error("--min-snr-gamma is a positive number, for --family diffusion")
+    if args.prediction_type is not None and args.family != "diffusion":
+        p.error("--prediction-type is for --family diffusion")
     return args
 
 
-def min_snr_weights(alphas_cumprod: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Each timestep's loss weight under Min-SNR-gamma (Hang et al. 2023) for a model that predicts
-    the noise: min(SNR, gamma) / SNR, with SNR(t) = alpha_bar / (1 - alpha_bar). It is 1 for the
-    noisy timesteps (SNR <= gamma) and falls below 1 for the nearly clean ones."""
+def min_snr_weights(alphas_cumprod: torch.Tensor, gamma: float, prediction_type: str = "epsilon") -> torch.Tensor:
+    """Each timestep's loss weight under Min-SNR-gamma (Hang et al. 2023), with SNR(t) = alpha_bar /
+    (1 - alpha_bar): min(SNR, gamma) / SNR for a model that predicts the noise, min(SNR, gamma) /
+    (SNR + 1) for one that predicts v (their eq. 9). The nearly clean timesteps weigh less."""
     alpha_bar = alphas_cumprod.to(torch.float64)
     snr = alpha_bar / (1 - alpha_bar)
-    return (snr.clamp(max=gamma) / snr).float()
+    return (snr.clamp(max=gamma) / (snr + 1 if prediction_type == "v_prediction" else snr)).float()
 
 
 # On the shipped Fashion-MNIST diffusion recipe (FID 5.12 at 5000 samples, SDE-DPM-Solver++ 50
@@ -238,7 +248,10 @@ def main(argv=None) -> int:
         fixed_z = torch.randn(len(fixed_labels), config.latent_dim, generator=fixed)
     elif args.family == "diffusion":
         dm = initial or DiffusionModel.from_config(config)
+        if args.prediction_type is not None:  # the same noise schedule, a new training target
+            dm.scheduler = DDPMScheduler.from_config(dm.scheduler.config, prediction_type=args.prediction_type)
         model, noise_scheduler = dm.unet.train(), dm.scheduler
+        v_target = noise_scheduler.config.prediction_type == "v_prediction"
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
         lr_sched = get_cosine_schedule_with_warmup(opt, min(500, total_steps // 10), total_steps)
         # EMA of the weights (Ho et al. 2020 use 0.9999 over 800k steps; ours are far fewer)
@@ -247,7 +260,9 @@ def main(argv=None) -> int:
         accelerator.register_for_checkpointing(ema)
         fixed_z = torch.randn(len(fixed_labels), *info.image_shape, generator=fixed)
         if args.min_snr_gamma is not None:
-            snr_weights = min_snr_weights(noise_scheduler.alphas_cumprod, args.min_snr_gamma).to(accelerator.device)
+            snr_weights = min_snr_weights(
+                noise_scheduler.alphas_cumprod, args.min_snr_gamma, noise_scheduler.config.prediction_type
+            ).to(accelerator.device)
     else:
         model = initial or Classifier(config)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -308,11 +323,12 @@ def main(argv=None) -> int:
             k = info.num_classes
             y = torch.where(torch.rand(len(y), device=y.device) < 0.1, k, y)
             opt.zero_grad()
-            eps = model(noise_scheduler.add_noise(x0, noise, t), t, class_labels=y).sample
+            out = model(noise_scheduler.add_noise(x0, noise, t), t, class_labels=y).sample
+            target = noise_scheduler.get_velocity(x0, noise, t) if v_target else noise
             if args.min_snr_gamma is None:
-                loss = F.mse_loss(eps, noise)
+                loss = F.mse_loss(out, target)
             else:
-                loss = (snr_weights[t] * (eps.float() - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+                loss = (snr_weights[t] * (out.float() - target).pow(2).mean(dim=(1, 2, 3))).mean()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -468,10 +484,10 @@ def main(argv=None) -> int:
         dm.unet = m
         dm.save_pretrained(args.out)  # with the sampling settings of the model it started from
         summary["ema_decay"] = ema.decay
-        if args.family == "diffusion":
-            summary["loss_weighting"] = (
-                "unweighted" if args.min_snr_gamma is None else f"Min-SNR, gamma {args.min_snr_gamma:g}"
-            )
+        summary["prediction_type"] = noise_scheduler.config.prediction_type
+        summary["loss_weighting"] = (
+            "unweighted" if args.min_snr_gamma is None else f"Min-SNR, gamma {args.min_snr_gamma:g}"
+        )
     elif args.family == "vae":
         m.fit_class_regions(images.to(accelerator.device), labels.to(accelerator.device))
         m.save_pretrained(args.out)

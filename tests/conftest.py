@@ -150,13 +150,14 @@ def tiny_weights_both(tiny_weights, tmp_path_factory) -> Path:
 def served_app(weights_root: Path):
     """The app launched on `weights_root` (for a module of tests); the environment and the caches
     are restored afterwards. Yields the launched Blocks (its `local_url` is the address)."""
-    from playground.ui import build_app, latent_tab
+    from playground.ui import build_app, latent_tab, results
     from playground.ui.app import launch
 
     old = os.environ.get(weights.WEIGHTS_ENV)
     os.environ[weights.WEIGHTS_ENV] = str(weights_root)
     weights.clear_cache()
     latent_tab.clear_cache()
+    results.clear()
     demo = build_app()
     launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
@@ -169,6 +170,7 @@ def served_app(weights_root: Path):
             os.environ[weights.WEIGHTS_ENV] = old
         weights.clear_cache()
         latent_tab.clear_cache()
+        results.clear()
 
 
 @pytest.fixture
@@ -176,8 +178,10 @@ def use_weights(tiny_weights, monkeypatch) -> Path:
     """Point the library at the tiny weights for one test."""
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tiny_weights))
     weights.clear_cache()
-    from playground.ui import latent_tab
+    from playground.ui import latent_tab, results
 
     latent_tab.clear_cache()
+    results.clear()
     yield tiny_weights
     weights.clear_cache()
+    results.clear()

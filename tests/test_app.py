@@ -131,6 +131,7 @@ def client(use_weights):
 
 
 def test_every_api_name_through_gradio_client(client, tmp_path):
+    assert client.predict(api_name="/ping") == "ok"  # the trivial endpoint scripts/bench.py measures against
     gallery, text = client.predict("mnist", "7", 3, 5, api_name="/gan_sample")
     assert len(gallery) == 3 and "GAN" in text
     fakes, reals, verdict = client.predict("mnist", "any", 2, 5, api_name="/gan_discriminate")

@@ -15,9 +15,13 @@ class Cost:
 
     nfe: int
     parameters: int
+    precision: str = "fp32"  # the arithmetic the network ran in (see playground/models/kernels.py)
 
     def describe(self) -> str:
-        return f"{self.nfe} network evaluation{'s' if self.nfe != 1 else ''} per image, {self.parameters / 1e6:.2f} M parameters"
+        return (
+            f"{self.nfe} network evaluation{'s' if self.nfe != 1 else ''} per image, "
+            f"{self.parameters / 1e6:.2f} M parameters, {self.precision}"
+        )
 
 
 MAX_SEED = 2**63 - 1

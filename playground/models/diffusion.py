@@ -30,6 +30,7 @@ from diffusers import (
     UNet2DModel,
 )
 
+from playground.models import kernels
 from playground.models.common import Cost, count_parameters, device_of, label_tensor, make_generator
 
 
@@ -44,6 +45,9 @@ class DiffusionConfig:
     norm_num_groups: int = 8
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"  # the cosine schedule of Nichol & Dhariwal 2021
+    # What the UNet predicts: "epsilon" (the noise, Ho et al. 2020) or "v_prediction" (v = sqrt(abar) eps
+    # - sqrt(1 - abar) x0, Salimans & Ho 2022), whose clean-image estimate stays sound near t = T.
+    prediction_type: str = "epsilon"
 
     def build_unet(self) -> UNet2DModel:
         n = len(self.block_out_channels)
@@ -67,7 +71,7 @@ class DiffusionConfig:
         return DDPMScheduler(
             num_train_timesteps=self.num_train_timesteps,
             beta_schedule=self.beta_schedule,
-            prediction_type="epsilon",
+            prediction_type=self.prediction_type,
             clip_sample=True,
         )
 
@@ -213,6 +217,7 @@ class DiffusionModel:
         # the sampler this model uses unless told: the name of one of SCHEDULERS, its steps, its guidance
         self.guidance_scale = check_guidance(guidance_scale)
         self.sampler, self.num_inference_steps = check_sampler(sampler, num_inference_steps)
+        self.kernels = kernels.Kernels()  # fp32, contiguous, until `tune` measures this machine
 
     @classmethod
     def from_config(cls, config: DiffusionConfig) -> DiffusionModel:
@@ -291,20 +296,43 @@ class DiffusionModel:
         s.set_timesteps(steps)
         return s
 
-    def _eps(self, x: torch.Tensor, t, y: torch.Tensor | None, guidance_scale: float) -> torch.Tensor:
-        """The noise estimate, guided when a class is given (classifier-free guidance)."""
+    @property
+    def prediction_type(self) -> str:
+        """What the UNet predicts: "epsilon" or "v_prediction" (DiffusionConfig.prediction_type)."""
+        return self.scheduler.config.prediction_type
+
+    def tune(self, batch: int = 8) -> kernels.Kernels:
+        """Time the UNet on this machine and keep the fastest kernels (fp32 or bf16 autocast,
+        channels-last or not) for every later pass: see playground/models/kernels.py."""
+        x = torch.randn((batch, *self.latent_shape), generator=make_generator(0)).to(device_of(self.unet))
+        t = torch.full((batch,), self.scheduler.config.num_train_timesteps // 2, device=x.device)
+        y = torch.zeros(batch, dtype=torch.int64, device=x.device)
+        self.kernels = kernels.choose(self.unet, lambda x, k: self._unet(x, t, y, k), x)
+        return self.kernels
+
+    def _unet(self, x: torch.Tensor, t, y: torch.Tensor, k: kernels.Kernels | None = None) -> torch.Tensor:
+        k = k or self.kernels
+        with k.autocast():
+            return self.unet(k.prepare(x), t, class_labels=y).sample.float().contiguous()
+
+    def _predict(self, x: torch.Tensor, t, y: torch.Tensor | None, guidance_scale: float) -> torch.Tensor:
+        """The UNet's output (noise or v, see `prediction_type`), guided when a class is given
+        (classifier-free guidance; both outputs are linear in the noise, so the blend is the same)."""
         null = torch.full((len(x),), self.num_classes, device=x.device)
         if y is None:
-            return self.unet(x, t, class_labels=null).sample
+            return self._unet(x, t, null)
         if guidance_scale == 1.0:
-            return self.unet(x, t, class_labels=y).sample
-        eps_c, eps_u = self.unet(torch.cat([x, x]), t, class_labels=torch.cat([y, null])).sample.chunk(2)
-        return eps_u + guidance_scale * (eps_c - eps_u)
+            return self._unet(x, t, y)
+        out_c, out_u = self._unet(torch.cat([x, x]), t, torch.cat([y, null])).chunk(2)
+        return out_u + guidance_scale * (out_c - out_u)
 
-    def _x0(self, x: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
-        """The clean image the noise estimate implies: x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+    def _x0(self, x: torch.Tensor, output: torch.Tensor, t) -> torch.Tensor:
+        """The clean image the UNet's output implies: x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
+        from the noise, x0 = sqrt(abar_t) x_t - sqrt(1 - abar_t) v from v."""
         abar = self.scheduler.alphas_cumprod.to(x.device)[int(t)]
-        return ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-1, 1)
+        if self.prediction_type == "v_prediction":
+            return (abar.sqrt() * x - (1 - abar).sqrt() * output).clamp(-1, 1)
+        return ((x - (1 - abar).sqrt() * output) / abar.sqrt()).clamp(-1, 1)
 
     @torch.inference_mode()
     def trajectory(
@@ -336,11 +364,11 @@ class DiffusionModel:
                 raise ValueError(f"noises should have shape {(len(x), len(s.timesteps), *x.shape[1:])}")
             noises = noises.to(x.device)
         for i, t in enumerate(s.timesteps):
-            eps = self._eps(s.scale_model_input(x, t), t, y, float(guidance_scale))
-            x0 = self._x0(x, eps, t)
+            out = self._predict(s.scale_model_input(x, t), t, y, float(guidance_scale))
+            x0 = self._x0(x, out, t)
             if noises is not None:
                 extra = {"variance_noise": noises[:, i]}
-            x = s.step(eps, t, x, **extra).prev_sample
+            x = s.step(out, t, x, **extra).prev_sample
             last = i == len(s.timesteps) - 1
             yield {"step": i + 1, "t": int(t), "x_t": ((x.clamp(-1, 1) + 1) / 2), "x0": (x0 + 1) / 2, "last": last}
 
@@ -372,7 +400,7 @@ class DiffusionModel:
         x = x.to(device_of(self.unet)) * 2 - 1
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)
         for t in inv.timesteps:
-            x = inv.step(self._eps(x, t, y, 1.0), t, x).prev_sample
+            x = inv.step(self._predict(x, t, y, 1.0), t, x).prev_sample
         return x
 
     # --- the noise space: a stochastic sampler's latent -----------------------------------------
@@ -427,10 +455,10 @@ class DiffusionModel:
         v = [targets[0] / s.init_noise_sigma]
         for i, t in enumerate(s.timesteps):
             x_t = targets[i]
-            eps = self._eps(s.scale_model_input(x_t, t), t, None, 1.0)
+            out = self._predict(s.scale_model_input(x_t, t), t, None, 1.0)
             # the step is mean + scale * noise; probe the scale on a copy (the step moves the scheduler on)
-            ones = copy.deepcopy(s).step(eps, t, x_t, variance_noise=torch.ones_like(x_t)).prev_sample
-            mean = s.step(eps, t, x_t, variance_noise=torch.zeros_like(x_t)).prev_sample
+            ones = copy.deepcopy(s).step(out, t, x_t, variance_noise=torch.ones_like(x_t)).prev_sample
+            mean = s.step(out, t, x_t, variance_noise=torch.zeros_like(x_t)).prev_sample
             scale = ones - mean
             safe = scale.abs() > 1e-6
             v.append(torch.where(safe, (targets[i + 1] - mean) / torch.where(safe, scale, 1.0), 0.0))
@@ -448,4 +476,8 @@ class DiffusionModel:
     ) -> Cost:
         _, steps, guidance_scale = self.own_sampler(None, num_inference_steps, guidance_scale)
         guided = class_labels is not None and guidance_scale != 1.0
-        return Cost(nfe=int(steps) * (2 if guided else 1), parameters=count_parameters(self.unet))
+        return Cost(
+            nfe=int(steps) * (2 if guided else 1),
+            parameters=count_parameters(self.unet),
+            precision=self.kernels.precision,
+        )

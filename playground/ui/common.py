@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from playground.models import Cost
 MAX_IMAGES = 64  # per click: more than a screen shows, and still fast on two cores
 MAX_SEED = 2**31 - 1
 IMAGE_SCALE = 4  # 28 px images are shown at 112 px, with sharp pixels
+# Every image reaches the browser as PNG, not Gradio's default WebP (lossy at its defaults): exact
+# pixels, and faster to encode and smaller for these few-grey images (README, "Speed and load").
+IMAGE_FORMAT = "png"
 
 
 def dataset_choices() -> list[tuple[str, str]]:
@@ -56,13 +60,29 @@ def dataset_info(dataset) -> DatasetInfo:
         raise gr.Error(str(exc)) from None
 
 
+TUNE_BATCH = 8  # the batch a diffusion model is timed on when first loaded
+DEFAULT_IMAGES = 8  # the Diffusion tab's opening number of images
+
+
 def load(dataset: str, kind: str):
-    """A model by dataset and kind; missing or damaged weights become a clear gr.Error."""
+    """A model by dataset and kind; missing or damaged weights become a clear gr.Error. A diffusion
+    model is timed on its first load here, and keeps the fastest kernels for this machine."""
     dataset_info(dataset)
     try:
-        return weights.load(dataset, kind)
+        model = weights.load(dataset, kind)
     except weights.WeightsError as exc:
         raise gr.Error(str(exc)) from None
+    if hasattr(model, "tune") and model.kernels.ms_per_pass is None:
+        with _tuning:
+            if model.kernels.ms_per_pass is None:  # another request may have tuned it meanwhile
+                try:
+                    model.tune(TUNE_BATCH)
+                except ValueError as exc:  # PLAYGROUND_PRECISION set to something else than it takes
+                    raise gr.Error(str(exc)) from None
+    return model
+
+
+_tuning = threading.Lock()
 
 
 def own_setting(dataset: str | None, kind: str, read: Callable, fallback):
@@ -119,8 +139,37 @@ def cost_line(what: str, n: int, ms: float, cost: Cost) -> str:
     return (
         f"**{what}**: {n} image{'s' if n != 1 else ''} in {ms:.0f} ms on this machine · "
         f"{cost.nfe} network evaluation{'s' if cost.nfe != 1 else ''} per image · "
-        f"{cost.parameters / 1e6:.2f} M parameters"
+        f"{cost.parameters / 1e6:.2f} M parameters · {cost.precision}"
     )
+
+
+# The events that run many network passes share one slot: one visitor's heavy click leaves the
+# other requests (GAN, VAE, figures) a slot of their own instead of taking both.
+HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}
+
+# The compute budget of one request: no visitor's click may hold the two cores for long.
+BUDGET_S = 2.0
+
+
+def check_budget(model, n: int, cost: Cost, what: str = "this request") -> None:
+    """A gr.Error that says the limit if `n` images at `cost` would take more than about BUDGET_S of
+    this machine's time. The time per network evaluation is the one measured when the model was
+    tuned (see `load`); the model's own settings for DEFAULT_IMAGES images always fit, so a tab's
+    defaults are never refused."""
+    ms = getattr(getattr(model, "kernels", None), "ms_per_pass", None)
+    if not ms:
+        return
+    per_image = ms / TUNE_BATCH
+    own = model.cost(class_labels=0).nfe * DEFAULT_IMAGES
+    limit = max(int(BUDGET_S * 1000 / per_image), own)
+    asked = n * cost.nfe
+    if asked > limit:
+        raise gr.Error(
+            f"{what} needs {n} image{'s' if n != 1 else ''} × {cost.nfe} network evaluations = {asked:,} UNet passes, "
+            f"about {asked * per_image / 1000:.1f} s of this machine; the limit per request is {limit:,} "
+            f"(about {max(BUDGET_S, limit * per_image / 1000):.0f} s). Ask for fewer steps or images, or guidance 1 "
+            "(one evaluation per step instead of two)."
+        )
 
 
 def pil_list(images: torch.Tensor, captions: list[str] | None = None) -> list:

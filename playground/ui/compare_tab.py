@@ -14,7 +14,7 @@ from playground.images import image_to_tensor
 from playground.metrics import provenance, speed_machines, training_cost
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import SCHEDULER_NAMES
-from playground.ui import common
+from playground.ui import common, results
 
 LESSON = """### Side by side, measured the same way
 One seed and one class through all three families, with what each image cost. Below, the
@@ -33,14 +33,18 @@ Fewer denoising steps are faster but rougher. Each point is one sampler at one s
 its FID (lower is better) against the network evaluations (NFE) it spent per image."""
 
 
+@results.remembered()
 def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, list, str]:
     """One seed and class through every family: a grid each, and what it cost."""
     r = common.request(dataset, class_name, n, seed)
     if r.n > 16:
         raise gr.Error("number of images must be at most 16 here (diffusion makes each with dozens of network passes)")
     out, lines = [], []
+    models = {fam: common.load(dataset, fam) for fam in FAMILY_TITLES}
+    for fam, model in models.items():  # refuse before computing anything
+        common.check_budget(model, r.n, model.cost(class_labels=r.label), f"{FAMILY_TITLES[fam]} here")
     for fam, title in FAMILY_TITLES.items():
-        model = common.load(dataset, fam)
+        model = models[fam]
         # every model samples with its own settings (ψ, sampler, guidance): those its metrics were measured with
         images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
         cost = model.cost(class_labels=r.label)
@@ -236,6 +240,7 @@ def build(dataset: gr.Dropdown) -> dict:
     with gr.Row():
         grids = [
             gr.Gallery(
+                format=common.IMAGE_FORMAT,
                 label=title,
                 columns=4,
                 height="auto",
@@ -246,12 +251,17 @@ def build(dataset: gr.Dropdown) -> dict:
             for fam, title in FAMILY_TITLES.items()
         ]
     cost = gr.Markdown()
-    go.click(compare, [dataset, cls, n, seed], [*grids, cost], api_name="compare")
+    go.click(compare, [dataset, cls, n, seed], [*grids, cost], api_name="compare", **common.HEAVY)
 
     gr.Markdown("### One image, looked at closely")
     with gr.Row():
         with gr.Column(scale=1):
-            probe = gr.Image(label="Click a generated image above, or upload one", type="numpy", height=224)
+            probe = gr.Image(
+                format=common.IMAGE_FORMAT,
+                label="Click a generated image above, or upload one",
+                type="numpy",
+                height=224,
+            )
             with gr.Row():
                 k = gr.Slider(1, 16, value=6, step=1, label="Neighbours")
                 space = gr.Radio(list(neighbours.SPACES), value="pixels", label="Distance in")
@@ -260,7 +270,12 @@ def build(dataset: gr.Dropdown) -> dict:
             verdict = gr.Label(label="The classifier's verdict", num_top_classes=3)
         with gr.Column(scale=2):
             near = gr.Gallery(
-                label="Nearest training images", columns=6, height="auto", object_fit="contain", elem_id="nearest"
+                format=common.IMAGE_FORMAT,
+                label="Nearest training images",
+                columns=6,
+                height="auto",
+                object_fit="contain",
+                elem_id="nearest",
             )
             near_text = gr.Markdown(elem_id="nearest-text")
     for g in grids:
@@ -275,12 +290,16 @@ def build(dataset: gr.Dropdown) -> dict:
     method = gr.Markdown()
     gr.Markdown(COPY_LESSON)
     with gr.Row():
-        copies = gr.Image(label="Nearest-training-image distances", show_label=False, height=300)
+        copies = gr.Image(
+            format=common.IMAGE_FORMAT, label="Nearest-training-image distances", show_label=False, height=300
+        )
         copies_text = gr.Markdown()
     gr.Markdown(SWEEP_LESSON)
     with gr.Row():
         with gr.Column(scale=2):
-            sweep = gr.Image(label="FID against network evaluations", show_label=False, height=300)
+            sweep = gr.Image(
+                format=common.IMAGE_FORMAT, label="FID against network evaluations", show_label=False, height=300
+            )
         with gr.Column(scale=3):
             sweep_text = gr.Markdown()
     return {

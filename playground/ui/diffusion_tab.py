@@ -14,7 +14,7 @@ from playground import plots
 from playground.images import gif, grid, to_pil
 from playground.models import make_generator
 from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES, SCHEDULERS
-from playground.ui import common
+from playground.ui import common, results
 
 LESSON = """### Learn to undo noise
 The **forward process** destroys an image by adding a little Gaussian noise at each of 1000
@@ -53,6 +53,7 @@ def schedule_plot(model) -> tuple:
     return _schedule_plots[key][1:]
 
 
+@results.remembered()
 def diffusion_forward(
     dataset: str, example: float, timestep: float
 ) -> tuple[Image.Image, Image.Image, Image.Image, str]:
@@ -77,6 +78,7 @@ def check_options(scheduler, steps, guidance) -> tuple[str, int, float]:
     return scheduler, steps, guidance
 
 
+@results.remembered(note_at=2)
 def diffusion_sample(
     dataset: str, class_name: str, n: float, seed: float, scheduler: str, steps: float, guidance: float
 ) -> Iterator[tuple[Image.Image, Image.Image, str, str | None]]:
@@ -93,6 +95,7 @@ def diffusion_sample(
     z = model.sample_latent(r.n, g, r.label)
     nrow = min(r.n, 4 if r.n <= 16 else 8)
     cost = model.cost(num_inference_steps=steps, guidance_scale=guidance, class_labels=r.label)
+    common.check_budget(model, r.n, cost, f"{SCHEDULER_NAMES[scheduler]} with {steps} steps")
     frames = []
     t0 = time.perf_counter()
     trajectory = model.trajectory(
@@ -144,9 +147,9 @@ def build(dataset: gr.Dropdown) -> dict:
         example = gr.Slider(0, 999, value=0, step=1, label="Test image number")
         timestep = gr.Slider(0, 999, value=250, step=1, label="Timestep t")
     with gr.Row():
-        clean = gr.Image(label="Real image x₀", type="pil", height=260)
-        noisy = gr.Image(label="Noised xₜ", type="pil", height=260)
-        schedule = gr.Image(label="Noise schedule", type="pil", height=260)
+        clean = gr.Image(format=common.IMAGE_FORMAT, label="Real image x₀", type="pil", height=260)
+        noisy = gr.Image(format=common.IMAGE_FORMAT, label="Noised xₜ", type="pil", height=260)
+        schedule = gr.Image(format=common.IMAGE_FORMAT, label="Noise schedule", type="pil", height=260)
     forward_text = gr.Markdown()
     forward = (diffusion_forward, [dataset, example, timestep], [clean, noisy, schedule, forward_text])
     for slider in (example, timestep):
@@ -166,12 +169,12 @@ def build(dataset: gr.Dropdown) -> dict:
         guidance = gr.Slider(0, 10, value=own_guidance, step=0.05, label="Guidance scale (with a class)")
     go = gr.Button("Denoise", variant="primary")
     with gr.Row():
-        current = gr.Image(label="Now: the noisy images xₜ", type="pil")
-        predicted = gr.Image(label="The UNet's guess of the clean images x₀", type="pil")
+        current = gr.Image(format=common.IMAGE_FORMAT, label="Now: the noisy images xₜ", type="pil")
+        predicted = gr.Image(format=common.IMAGE_FORMAT, label="The UNet's guess of the clean images x₀", type="pil")
     progress = gr.Markdown()
     animation = gr.File(label="The whole run as an animated GIF (left: xₜ, right: the guess of x₀)")
     go.click(
         diffusion_sample, [dataset, cls, n, seed, scheduler, steps, guidance], [current, predicted, progress, animation],
-        api_name="diffusion_sample",
+        api_name="diffusion_sample", **common.HEAVY,
     )  # fmt: skip
     return {"classes": [cls], "forward": forward, "sampler": [scheduler, steps, guidance]}

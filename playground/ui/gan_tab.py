@@ -9,7 +9,7 @@ from PIL import Image
 from playground import plots, weights
 from playground.models import make_generator
 from playground.models.gan import DEFAULT_TRUNCATION
-from playground.ui import common
+from playground.ui import common, results
 
 LESSON = """### A forger and a detective
 A **GAN** has two networks. The **generator** turns a random vector `z` (64 numbers drawn from
@@ -23,6 +23,7 @@ digit looks like — it only learns what gets past the detective.
 learned *no-class* label, so it is a truly unconditional sample."""
 
 
+@results.remembered()
 def gan_sample(
     dataset: str, class_name: str, n: float, seed: float, truncation: float | None = None
 ) -> tuple[list, str]:
@@ -36,6 +37,7 @@ def gan_sample(
     return common.pil_list(images), common.cost_line(f"GAN generator (ψ = {psi:g})", r.n, ms, model.cost())
 
 
+@results.remembered()
 def gan_discriminate(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, str]:
     """The discriminator's verdict — its probability of "real" — on generated and on real test images."""
     r = common.request(dataset, class_name, n, seed)
@@ -105,12 +107,16 @@ def build(dataset: gr.Dropdown) -> dict:
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
         judge = gr.Button("Ask the discriminator")
-    gallery = gr.Gallery(label="Generated", columns=8, height="auto", object_fit="contain")
+    gallery = gr.Gallery(format=common.IMAGE_FORMAT, label="Generated", columns=8, height="auto", object_fit="contain")
     cost = gr.Markdown()
     go.click(gan_sample, [dataset, cls, n, seed, psi], [gallery, cost], api_name="gan_sample")
     with gr.Row():
-        fakes = gr.Gallery(label="Generated, with D's probability of real", columns=6, height="auto")
-        reals = gr.Gallery(label="Real test images, with D's probability of real", columns=6, height="auto")
+        fakes = gr.Gallery(
+            format=common.IMAGE_FORMAT, label="Generated, with D's probability of real", columns=6, height="auto"
+        )
+        reals = gr.Gallery(
+            format=common.IMAGE_FORMAT, label="Real test images, with D's probability of real", columns=6, height="auto"
+        )
     verdict = gr.Markdown()
     judge.click(gan_discriminate, [dataset, cls, n, seed], [fakes, reals, verdict], api_name="gan_discriminate")
 
@@ -118,8 +124,10 @@ def build(dataset: gr.Dropdown) -> dict:
     epochs = timeline_epochs(dataset.value)
     epoch = gr.Slider(1, max(epochs, 2), value=epochs, step=1, label="Epoch")  # a slider needs min < max
     with gr.Row():
-        grid = gr.Image(label="Fixed-noise samples at this epoch", type="pil", height=380)
-        losses = gr.Image(label="Generator and discriminator losses", type="pil", height=380)
+        grid = gr.Image(format=common.IMAGE_FORMAT, label="Fixed-noise samples at this epoch", type="pil", height=380)
+        losses = gr.Image(
+            format=common.IMAGE_FORMAT, label="Generator and discriminator losses", type="pil", height=380
+        )
     timeline_text = gr.Markdown()
     epoch.release(gan_timeline, [dataset, epoch], [grid, losses, timeline_text], api_name="gan_timeline")
     return {

@@ -8,14 +8,13 @@ import gradio as gr
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.decomposition import PCA
 
 from playground import plots, weights
 from playground.images import grid, to_pil
-from playground.latent import INTERPOLATIONS, LatentMap, interpolate
+from playground.latent import IMAGE_MAP_GROUPS, INTERPOLATIONS, LatentMap, image_space_points, interpolate
 from playground.models import FAMILY_TITLES, make_generator
 from playground.models.diffusion import INVERSION_STEPS, NOISE_SPACE_SCHEDULER, NOISE_SPACE_STEPS, SCHEDULER_NAMES
-from playground.ui import common, vae_tab
+from playground.ui import common, results, vae_tab
 
 LESSON = f"""### One idea, three latent spaces
 Every family makes an image the same way: **take a vector from a latent space and decode it**.
@@ -145,6 +144,7 @@ def latent_map(dataset: str, family: str) -> tuple[Image.Image, str]:
     return image, text
 
 
+@results.remembered()
 def latent_decode_point(family: str, dataset: str, x: float, y: float) -> tuple[Image.Image, Image.Image, str]:
     """Decode the point (x, y) of a family's map (in map coordinates): returns the image, the map
     with the point marked, and how the vector was made."""
@@ -179,6 +179,7 @@ def on_map_select(dataset: str, family: str, evt: gr.SelectData):
     return latent_decode_point(family, dataset, x, y)
 
 
+@results.remembered()
 def latent_sample(dataset: str, family: str, seed: float) -> tuple[Image.Image, Image.Image, str]:
     """Draw one vector from the family's prior, show where it lands on the map, and decode it."""
     family = _family(family)
@@ -202,6 +203,7 @@ def _endpoint(model, family: str, dataset: str, kind: str, value) -> torch.Tenso
     raise gr.Error(f"an endpoint is a 'seed' or a 'test image', not {kind!r}")
 
 
+@results.remembered()
 def latent_interpolate(
     dataset: str, family: str, kind_a: str, a, kind_b: str, b, steps: float, method: str
 ) -> tuple[list, Image.Image, Image.Image, str]:
@@ -239,6 +241,7 @@ def latent_interpolate(
     return strips, norm_plot, marked, text
 
 
+@results.remembered()
 def same_seed(dataset: str, class_name: str, seed: float) -> tuple[list, str]:
     """One seed through all three families, decoded side by side."""
     r = common.request(dataset, class_name, 1, seed)
@@ -260,30 +263,43 @@ def same_seed(dataset: str, class_name: str, seed: float) -> tuple[list, str]:
 FAMILY_COLORS = {"real": "#9ca3af", "gan": "#db2777", "vae": "#059669", "diffusion": "#4f46e5"}
 
 
+def shipped_image_points(dataset: str) -> dict[str, np.ndarray] | None:
+    """The image-space map's points as scripts/precompute_maps.py shipped them, or None."""
+    try:
+        tensors, _ = weights.load_latent_maps(dataset)
+    except weights.WeightsError:
+        return None
+    keys = [*IMAGE_MAP_GROUPS, "path", "explained"]
+    if not all(f"image_map_{k}" in tensors for k in keys):
+        return None
+    return {k: tensors[f"image_map_{k}"].double().numpy() for k in keys}
+
+
+@results.remembered()
 def image_space_map(dataset: str) -> tuple[Image.Image, str]:
     """One PCA fitted on real images, shared by all: real test images and each family's samples drawn
-    together, and one diffusion run drawn as a path from noise into the data."""
+    together, and one diffusion run drawn as a path from noise into the data. The points ship with
+    the weights (scripts/precompute_maps.py); without them they are computed here, once."""
     info = common.dataset_info(dataset)
     with _lock:
         cached = _image_maps.get(dataset)
     if cached is None:
-        real, _ = common.examples(dataset)
-        pca = PCA(n_components=2, svd_solver="full").fit(real.flatten(1).double().numpy())
-        groups = [("real test images", pca.transform(real.flatten(1).double().numpy()), FAMILY_COLORS["real"])]
-        for fam, title in FAMILY_TITLES.items():
-            model = common.load(dataset, fam)
-            samples = model.sample(100 if fam == "diffusion" else 300, seed=0)
-            groups.append((f"{title} samples", pca.transform(samples.flatten(1).double().numpy()), FAMILY_COLORS[fam]))
-        model = common.load(dataset, "diffusion")
-        z = model.sample_latent(1, make_generator(1))
-        frames = [f["x_t"] for f in model.trajectory(z, None, generator=make_generator(1))]
-        start = (z.clamp(-1, 1) + 1) / 2
-        path = pca.transform(torch.cat([start, *frames]).flatten(1).double().numpy())
-        pts = np.concatenate([g[1] for g in groups] + [path])
+        points = shipped_image_points(dataset)
+        if points is None:
+            real, _ = common.examples(dataset)
+            points = image_space_points(real, {fam: common.load(dataset, fam) for fam in FAMILY_TITLES})
+        titles = {"real": "real test images", **{fam: f"{title} samples" for fam, title in FAMILY_TITLES.items()}}
+        groups = [(titles[g], points[g], FAMILY_COLORS[g]) for g in IMAGE_MAP_GROUPS]
+        pts = np.concatenate([g[1] for g in groups] + [points["path"]])
         lo, hi = pts.min(0), pts.max(0)
         pad = (hi - lo) * 0.08
         extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
-        cached = {"groups": groups, "path": path, "extent": extent, "explained": pca.explained_variance_ratio_.sum()}
+        cached = {
+            "groups": groups,
+            "path": points["path"],
+            "extent": extent,
+            "explained": float(points["explained"][0]),
+        }
         with _lock:
             _image_maps[dataset] = cached
     image, _ = plots.scatter_map(
@@ -299,6 +315,7 @@ def image_space_map(dataset: str) -> tuple[Image.Image, str]:
     return image, text
 
 
+@results.remembered()
 def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tuple[Image.Image, list, str]:
     """One image encoded by the VAE's encoder, by DDIM inversion and by GAN inversion, each decoded back."""
     x = vae_tab.input_image(dataset, source, drawing, example)
@@ -329,9 +346,11 @@ def build(dataset: gr.Dropdown) -> dict:
         seed = gr.Number(0, precision=0, minimum=0, maximum=common.MAX_SEED, label="Seed")
         sample = gr.Button("Sample a vector from the prior")
     with gr.Row():
-        the_map = gr.Image(label="Latent map — click to decode", type="pil", interactive=False, height=540)
+        the_map = gr.Image(
+            format=common.IMAGE_FORMAT, label="Latent map — click to decode", type="pil", interactive=False, height=540
+        )
         with gr.Column():
-            decoded = gr.Image(label="Decoded", type="pil", height=200)
+            decoded = gr.Image(format=common.IMAGE_FORMAT, label="Decoded", type="pil", height=200)
             map_text = gr.Markdown()
             point_text = gr.Markdown(elem_id="point-text")
     show = (latent_map, [dataset, family], [the_map, map_text])
@@ -358,30 +377,37 @@ def build(dataset: gr.Dropdown) -> dict:
         method = gr.Radio(["lerp", "slerp"], value="slerp", label="Interpolation")
         go = gr.Button("Interpolate", variant="primary")
     strips = gr.Gallery(
-        label="Decoded along the path", columns=1, height="auto", object_fit="contain", elem_id="interpolation-strips"
+        format=common.IMAGE_FORMAT,
+        label="Decoded along the path",
+        columns=1,
+        height="auto",
+        object_fit="contain",
+        elem_id="interpolation-strips",
     )
     with gr.Row():
-        norms = gr.Image(label="Vector length along the path", type="pil")
-        path_map = gr.Image(label="The path on the chosen map", type="pil")
+        norms = gr.Image(format=common.IMAGE_FORMAT, label="Vector length along the path", type="pil")
+        path_map = gr.Image(format=common.IMAGE_FORMAT, label="The path on the chosen map", type="pil")
     interp_text = gr.Markdown()
     go.click(
         latent_interpolate, [dataset, family, kind_a, a, kind_b, b, steps, method], [strips, norms, path_map, interp_text],
-        api_name="latent_interpolate",
+        api_name="latent_interpolate", **common.HEAVY,
     )  # fmt: skip
 
     gr.Markdown("### One seed, three families")
     with gr.Row():
         cls = gr.Dropdown(common.class_choices(dataset.value), value="any", label="Class")
         same = gr.Button("Decode this seed in all three")
-    trio = gr.Gallery(label="The same seed", columns=3, height="auto", object_fit="contain")
+    trio = gr.Gallery(format=common.IMAGE_FORMAT, label="The same seed", columns=3, height="auto", object_fit="contain")
     trio_text = gr.Markdown()
-    same.click(same_seed, [dataset, cls, seed], [trio, trio_text], api_name="same_seed")
+    same.click(same_seed, [dataset, cls, seed], [trio, trio_text], api_name="same_seed", **common.HEAVY)
 
     gr.Markdown("### Image space: does each family cover the data?")
     space_go = gr.Button("Draw the image-space map")
-    space = gr.Image(label="Real images and samples in one PCA of pixels", type="pil", height=540)
+    space = gr.Image(
+        format=common.IMAGE_FORMAT, label="Real images and samples in one PCA of pixels", type="pil", height=540
+    )
     space_text = gr.Markdown()
-    space_go.click(image_space_map, [dataset], [space, space_text], api_name="image_space_map")
+    space_go.click(image_space_map, [dataset], [space, space_text], api_name="image_space_map", **common.HEAVY)
 
     gr.Markdown("### Encode three ways\nFrom image back to latent: each family has its own way (or none).")
     with gr.Row():
@@ -391,13 +417,16 @@ def build(dataset: gr.Dropdown) -> dict:
             sketch = common.sketchpad()
             enc = gr.Button("Encode three ways", variant="primary")
         with gr.Column():
-            enc_input = gr.Image(label="Input", type="pil", height=200)
-            enc_out = gr.Gallery(label="Decoded back", columns=3, height="auto", object_fit="contain")
+            enc_input = gr.Image(format=common.IMAGE_FORMAT, label="Input", type="pil", height=200)
+            enc_out = gr.Gallery(
+                format=common.IMAGE_FORMAT, label="Decoded back", columns=3, height="auto", object_fit="contain"
+            )
             enc_text = gr.Markdown()
     enc.click(
         encode_three_ways,
         [dataset, source, sketch, example],
         [enc_input, enc_out, enc_text],
         api_name="encode_three_ways",
+        **common.HEAVY,
     )
     return {"classes": [cls], "map": show}

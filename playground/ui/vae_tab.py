@@ -10,7 +10,7 @@ from PIL import Image
 from playground import plots, weights
 from playground.images import drawing_to_tensor, grid, to_pil
 from playground.models import make_generator
-from playground.ui import common
+from playground.ui import common, results
 
 LESSON = """### Compress, then decode
 A **VAE** has an **encoder** that squeezes an image into a short code (16 numbers here) and a
@@ -29,6 +29,7 @@ DRAW_TIP = "Draw one digit or garment, large, in the middle."
 FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is scaled, as in the data
 
 
+@results.remembered()
 def vae_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, str]:
     """Generate `n` images of a class ("any" or a class name) from the VAE's decoder."""
     r = common.request(dataset, class_name, n, seed)
@@ -54,6 +55,7 @@ def input_image(dataset: str, source: str, drawing, example: float) -> torch.Ten
     return images[common.number(example, "test image", 0, len(images) - 1)][None]
 
 
+@results.remembered()
 def vae_reconstruct(
     dataset: str, source: str, drawing, example: float, draws: float, seed: float
 ) -> tuple[Image.Image, Image.Image, list, Image.Image, str]:
@@ -81,6 +83,7 @@ def vae_reconstruct(
     return to_pil(x[0], common.IMAGE_SCALE), plot, common.pil_list(decoded), to_pil(recon[0], common.IMAGE_SCALE), text
 
 
+@results.remembered()
 def vae_traverse(
     dataset: str, class_name: str, seed: float, dimension: float, span: float, steps: float
 ) -> tuple[Image.Image, str]:
@@ -118,7 +121,9 @@ def build(dataset: gr.Dropdown) -> dict:
     gr.Markdown(LESSON)
     cls, n, seed, _ = common.controls(dataset.value)
     go = gr.Button("Generate", variant="primary")
-    gallery = gr.Gallery(label="Decoded from random vectors", columns=8, height="auto", object_fit="contain")
+    gallery = gr.Gallery(
+        format=common.IMAGE_FORMAT, label="Decoded from random vectors", columns=8, height="auto", object_fit="contain"
+    )
     cost = gr.Markdown()
     go.click(vae_sample, [dataset, cls, n, seed], [gallery, cost], api_name="vae_sample")
 
@@ -134,10 +139,14 @@ def build(dataset: gr.Dropdown) -> dict:
             encode = gr.Button("Encode and decode", variant="primary")
         with gr.Column():
             with gr.Row():
-                shown = gr.Image(label="Input (as the model sees it)", type="pil", height=160)
-                recon = gr.Image(label="Decoded from the mean", type="pil", height=160)
-            spread = gr.Image(label="q(z|x)", type="pil")
-            draws_gallery = gr.Gallery(label="Decoded draws from q(z|x)", columns=8, height="auto")
+                shown = gr.Image(
+                    format=common.IMAGE_FORMAT, label="Input (as the model sees it)", type="pil", height=160
+                )
+                recon = gr.Image(format=common.IMAGE_FORMAT, label="Decoded from the mean", type="pil", height=160)
+            spread = gr.Image(format=common.IMAGE_FORMAT, label="q(z|x)", type="pil")
+            draws_gallery = gr.Gallery(
+                format=common.IMAGE_FORMAT, label="Decoded draws from q(z|x)", columns=8, height="auto"
+            )
             recon_text = gr.Markdown()
     encode.click(
         vae_reconstruct, [dataset, source, sketch, example, draws, seed], [shown, spread, draws_gallery, recon, recon_text],
@@ -150,14 +159,14 @@ def build(dataset: gr.Dropdown) -> dict:
         span = gr.Slider(0.5, 5, value=3, step=0.5, label="How far (±)")
         stops = gr.Slider(2, 16, value=9, step=1, label="Stops")
         walk = gr.Button("Walk")
-    strip = gr.Image(label="Traversal", type="pil")
+    strip = gr.Image(format=common.IMAGE_FORMAT, label="Traversal", type="pil")
     walk_text = gr.Markdown()
     walk.click(vae_traverse, [dataset, cls, seed, dim, span, stops], [strip, walk_text], api_name="vae_traverse")
 
     gr.Markdown(
         "### Training\nThe loss trades off two terms: rebuild the image well, and keep codes close to the prior."
     )
-    losses = gr.Image(label="VAE loss terms", type="pil")
+    losses = gr.Image(format=common.IMAGE_FORMAT, label="VAE loss terms", type="pil")
     return {"classes": [cls], "losses": (vae_losses, [dataset], [losses])}
 
 

@@ -1,0 +1,149 @@
+"""Finished results, kept: the same request gives the same result, so it is computed once.
+
+Seeds are local generators, so an action's output is a function of its inputs (and of the weights
+it loads). A room pressing Generate at the defaults then costs one computation: the first request
+computes, requests that arrive meanwhile with the same inputs wait for it, and later ones are
+answered from a bounded LRU (cachetools), which forgets the least recently used results beyond
+MAX_BYTES. Inputs that are not plain values (an uploaded image, a drawing, a click) are not cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import threading
+from collections.abc import Callable
+
+import cachetools
+from PIL import Image
+
+from playground import weights
+
+MAX_BYTES = 48 * 2**20  # of decoded pixels: a few hundred results at the defaults
+FROM_CACHE = " · *answered from the results cache: computed once, with the cost above*"
+
+
+def _nbytes(value) -> int:
+    """Roughly what a result holds in memory: its images' pixels, and a little for the rest."""
+    if isinstance(value, Image.Image):
+        return value.width * value.height * len(value.getbands())
+    if isinstance(value, list | tuple):
+        return 64 + sum(_nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return 64 + sum(_nbytes(v) for v in value.values())
+    return 64 + (len(value) if isinstance(value, str | bytes) else 0)
+
+
+_cache = cachetools.LRUCache(maxsize=MAX_BYTES, getsizeof=_nbytes)
+_pending: set = set()
+_condition = threading.Condition()
+stats = {"hits": 0, "misses": 0}
+
+
+def _plain(value):
+    """`value` as part of a cache key, with 3 and 3.0 the same; TypeError for what is not plain."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return int(value) if math.isfinite(value) and value == int(value) else float(value)
+    raise TypeError(f"not a plain value: {type(value).__name__}")
+
+
+def _key(fn: Callable, args: tuple, kw: dict) -> tuple:
+    plain = tuple(_plain(a) for a in args) + tuple((k, _plain(v)) for k, v in sorted(kw.items()))
+    return (fn.__module__, fn.__qualname__, str(weights.weights_root()), *plain)
+
+
+_MISS = object()
+
+
+def _claim(key: tuple):
+    """The cached value for `key`, or _MISS with the key now the caller's to compute: the same
+    request arriving meanwhile waits for it. The caller then calls _release (with the value or not)."""
+    with _condition:
+        while key in _pending:  # the same request is being computed: wait for it
+            _condition.wait()
+        if key in _cache:
+            stats["hits"] += 1
+            return _cache[key]
+        _pending.add(key)
+        stats["misses"] += 1
+        return _MISS
+
+
+def _release(key: tuple, value=_MISS) -> None:
+    """Keep `value` (unless it failed, or is larger than the whole cache) and wake the waiters."""
+    with _condition:
+        if value is not _MISS:
+            try:
+                _cache[key] = value
+            except ValueError:  # larger than the whole cache: answered, not kept
+                pass
+        _pending.discard(key)
+        _condition.notify_all()
+
+
+def _noted(value, note_at: int | None):
+    """A cached result with its text output (at `note_at`) saying where it came from."""
+    if note_at is None or not isinstance(value, tuple) or not isinstance(value[note_at], str):
+        return value
+    out = list(value)
+    out[note_at] += FROM_CACHE
+    return tuple(out)
+
+
+def remembered(note_at: int | None = -1):
+    """Cache an action's finished results, keyed by every input. `note_at`: which output is its
+    text (the cost line), to say that a result came from the cache; None for none. A generator
+    (a streamed action) computes once and streams its steps; from the cache it gives its last."""
+
+    def wrap(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def streamed(*args, **kw):
+                try:
+                    key = _key(fn, args, kw)
+                except TypeError:
+                    yield from fn(*args, **kw)
+                    return
+                value = _claim(key)
+                if value is not _MISS:
+                    yield _noted(value, note_at)
+                    return
+                last, done = _MISS, False
+                try:
+                    for last in fn(*args, **kw):
+                        yield last
+                    done = True
+                finally:  # a visitor who leaves mid-stream keeps nothing: the next one computes
+                    _release(key, last if done else _MISS)
+
+            return streamed
+
+        @functools.wraps(fn)
+        def plain(*args, **kw):
+            try:
+                key = _key(fn, args, kw)
+            except TypeError:
+                return fn(*args, **kw)
+            value = _claim(key)
+            if value is not _MISS:
+                return _noted(value, note_at)
+            try:
+                value = fn(*args, **kw)
+            finally:
+                _release(key, value)
+            return value
+
+        return plain
+
+    return wrap
+
+
+def clear() -> None:
+    """Forget every result (the tests do, when they change the weights under a path)."""
+    with _condition:
+        _cache.clear()
+        stats.update(hits=0, misses=0)
