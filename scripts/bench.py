@@ -74,6 +74,8 @@ def call(client: Client, name: str, args: tuple) -> float:
 def sampler_speed(dataset: str, n: int = 16) -> dict:
     """16 images at the diffusion model's own sampler against 50 steps of SDE-DPM-Solver++ (the
     shipped Fashion-MNIST default before), in this process, timed on the same model in one run."""
+    import torch
+
     from playground.ui import common
 
     model = common.load(dataset, "diffusion")
@@ -82,15 +84,9 @@ def sampler_speed(dataset: str, n: int = 16) -> dict:
     for what, kw in {"own": {}, "sde-dpm++ 50 steps": {"scheduler": "sde-dpm++", "num_inference_steps": 50}}.items():
         model.sample(2, seed=0, class_labels=0, **kw)  # warm-up
         t0 = time.perf_counter()
-        model.sample(n, seed=0, class_labels=torch_labels(n), **kw)
+        model.sample(n, seed=0, class_labels=torch.arange(n) % 10, **kw)
         out[what] = (time.perf_counter() - t0) * 1000
     return {"own_sampler": own, "ms": out, "speedup": out["sde-dpm++ 50 steps"] / out["own"], "n": n}
-
-
-def torch_labels(n: int):
-    import torch
-
-    return torch.arange(n) % 10
 
 
 def main(argv=None) -> int:

@@ -74,7 +74,7 @@ def choose(
     repeat: int = 3,
 ) -> Kernels:
     """The fastest kernels for `module` on `example` (a batch of inputs), by timing
-    `forward(example, kernels)` for each candidate. bfloat16 is tried only where the CPU has it
+    `forward(example, kernels)` for each candidate (`forward` applies `kernels.prepare` itself). bfloat16 is tried only where the CPU has it
     natively (or PLAYGROUND_PRECISION asks for it); fp32 is kept unless bf16 is faster."""
     wanted = requested_precision()
     precisions = [wanted] if wanted != "auto" else (["fp32", "bf16"] if cpu_has_bf16() else ["fp32"])
@@ -83,7 +83,7 @@ def choose(
         for channels_last in (False, True):
             k = Kernels(precision, channels_last)
             module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            timings[(precision, channels_last)] = _time(lambda k=k: forward(k.prepare(example), k), repeat)
+            timings[(precision, channels_last)] = _time(lambda k=k: forward(example, k), repeat)
     (precision, channels_last), ms = min(timings.items(), key=lambda item: item[1])
     module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     measured = ", ".join(f"{p}{' channels-last' if c else ''} {t:.1f} ms" for (p, c), t in timings.items())
