@@ -18,6 +18,9 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from playground.images import CAPTION_PX, Tiling  # noqa: E402
+from playground.ui.common import IMAGE_SCALE  # noqa: E402
+from playground.ui.compare_tab import COMPARE_COLUMNS  # noqa: E402
 from playground.ui.latent_tab import FAMILY_TITLES, READING  # noqa: E402
 
 CHROMIUM_ARGS = [
@@ -98,6 +101,26 @@ def click_map(page: Page, fx: float, fy: float) -> None:
     wait_idle(page)
 
 
+def picture_size(page: Page, selector: str) -> tuple[int, int]:
+    """The natural (width, height) of the picture in the image component `selector`."""
+    return tuple(page.locator(f"{selector} img").first.evaluate("i => [i.naturalWidth, i.naturalHeight]"))
+
+
+def click_cell(page: Page, selector: str, i: int, columns: int, size: int = 28, captioned: bool = True) -> None:
+    """Click the middle of image `i` in a picture of `size`-px images, `columns` per row (as
+    `common.picture` draws it), wherever the page has scaled the picture to."""
+    image = page.locator(f"{selector} img").first
+    image.scroll_into_view_if_needed()
+    box = image.bounding_box()
+    width, height = picture_size(page, selector)
+    scale = min(box["width"] / width, box["height"] / height)  # shown with object-fit: contain
+    left = box["x"] + (box["width"] - width * scale) / 2
+    top = box["y"] + (box["height"] - height * scale) / 2
+    cell = size * IMAGE_SCALE
+    x0, y0, x1, y1 = Tiling(i + 1, columns, cell, cell, caption=CAPTION_PX if captioned else 0).box(i)
+    page.mouse.click(left + (x0 + x1) / 2 * scale, top + (y0 + y1) / 2 * scale)
+
+
 def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     """Use each tab as a visitor would and screenshot it."""
     shots = []
@@ -127,7 +150,7 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     visible_button(page, "Compare").click()
     wait_idle(page, 120)
     before = page.locator("#nearest-text").inner_text()
-    page.locator("#compare-gan img").first.click()  # look at one image closely
+    click_cell(page, "#compare-gan", 0, COMPARE_COLUMNS)  # look at one image closely
     wait_until(lambda: page.locator("#nearest-text").inner_text() not in (before, ""))
     wait_idle(page)
     shots.append(shoot(page, out / f"{key}-compare.png"))

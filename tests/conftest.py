@@ -185,3 +185,15 @@ def use_weights(tiny_weights, monkeypatch) -> Path:
     yield tiny_weights
     weights.clear_cache()
     results.clear()
+
+
+def cells(picture, columns: int, captioned: bool = False, dataset: str = "mnist") -> list:
+    """The images of a picture made by `common.picture` (a path or a PIL image), blank cells left out."""
+    from PIL import Image
+
+    from playground.ui import common
+
+    picture = picture if hasattr(picture, "crop") else Image.open(picture)
+    layout = common.tiling_of(dataset, picture, columns, captioned)
+    found = [picture.crop(layout.box(i)) for i in range(layout.n)]
+    return [c for c in found if c.convert("L").getextrema() != (255, 255)]

@@ -4,11 +4,13 @@ through gradio_client."""
 from __future__ import annotations
 
 import json
+import re
 
 import gradio as gr
 import numpy as np
 import pytest
 import torch
+from conftest import cells
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
@@ -28,21 +30,22 @@ def drawn_digit(size: int = 280) -> np.ndarray:
 
 
 def test_gan_handlers(use_weights):
-    images, text = gan_tab.gan_sample("mnist", "3", 4, 0)
+    picture, text = gan_tab.gan_sample("mnist", "3", 4, 0)
+    images = cells(picture, 8)
     assert len(images) == 4 and images[0].size == (28 * common.IMAGE_SCALE,) * 2
     assert "GAN generator" in text and "1 network evaluation per image" in text
     fakes, reals, verdict = gan_tab.gan_discriminate("mnist", "any", 3, 1)
-    assert len(fakes) == 3 and len(reals) == 3 and fakes[0][1].startswith("D = ")
+    assert len(cells(fakes, 4, captioned=True)) == 3 and len(cells(reals, 4, captioned=True)) == 3
     assert "probability of **real**" in verdict
     grid, plot, text = gan_tab.gan_timeline("mnist", 1)
     assert grid.width > 100 and plot.width > 100 and "Epoch 1 of 1" in text
 
 
 def test_vae_handlers(use_weights):
-    images, text = vae_tab.vae_sample("mnist", "any", 5, 0)
-    assert len(images) == 5 and "VAE decoder" in text
+    picture, text = vae_tab.vae_sample("mnist", "any", 5, 0)
+    assert len(cells(picture, 8)) == 5 and "VAE decoder" in text
     shown, spread, draws, recon, text = vae_tab.vae_reconstruct("mnist", "test image", None, 2, 4, 0)
-    assert len(draws) == 4 and "KL" in text and recon.size == shown.size
+    assert len(cells(draws, 8)) == 4 and "KL" in text and recon.size == shown.size
     shown, *_ = vae_tab.vae_reconstruct("mnist", "drawing", {"composite": drawn_digit()}, 0, 2, 0)
     centre = np.asarray(shown)[shown.height // 2]
     assert centre.max() > 200 and centre[:20].max() < 50  # white stroke in the middle, black border
@@ -70,7 +73,7 @@ def test_diffusion_handlers(use_weights):
 def test_same_seed_same_images_for_every_user(use_weights):
     a, _ = gan_tab.gan_sample("mnist", "any", 3, 42)
     b, _ = gan_tab.gan_sample("mnist", "any", 3, 42)
-    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b, strict=True))
+    assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
 BAD = [
@@ -132,20 +135,20 @@ def client(use_weights):
 
 def test_every_api_name_through_gradio_client(client, tmp_path):
     assert client.predict(api_name="/ping") == "ok"  # the trivial endpoint scripts/bench.py measures against
-    gallery, text = client.predict("mnist", "7", 3, 5, api_name="/gan_sample")
-    assert len(gallery) == 3 and "GAN" in text
+    picture, text = client.predict("mnist", "7", 3, 5, api_name="/gan_sample")
+    assert len(cells(picture, 8)) == 3 and "GAN" in text  # one file for all the images
     fakes, reals, verdict = client.predict("mnist", "any", 2, 5, api_name="/gan_discriminate")
-    assert len(fakes) == len(reals) == 2
+    assert len(cells(fakes, 4, captioned=True)) == len(cells(reals, 4, captioned=True)) == 2
     grid, plot, _ = client.predict("mnist", 1, api_name="/gan_timeline")
     assert Image.open(grid).width > 100
-    gallery, text = client.predict("mnist", "any", 4, 1, api_name="/vae_sample")
-    assert len(gallery) == 4
+    picture, text = client.predict("mnist", "any", 4, 1, api_name="/vae_sample")
+    assert len(cells(picture, 8)) == 4
     Image.fromarray(drawn_digit()).save(tmp_path / "d.png")
     drawing = {"background": None, "layers": [], "composite": handle_file(str(tmp_path / "d.png"))}
     shown, spread, draws, recon, text = client.predict(
         "mnist", "drawing", drawing, 0, 3, 0, api_name="/vae_reconstruct"
     )
-    assert len(draws) == 3 and "KL" in text
+    assert len(cells(draws, 8)) == 3 and "KL" in text
     strip, _ = client.predict("mnist", "any", 0, 0, 3, 4, api_name="/vae_traverse")
     assert Image.open(strip).width > 0
     clean, noisy, plot, text = client.predict("mnist", 0, 300, api_name="/diffusion_forward")
@@ -162,18 +165,21 @@ def test_every_api_name_through_gradio_client(client, tmp_path):
     strips, norms, path_map, _ = client.predict(
         "mnist", "gan", "seed", 1, "seed", 2, 4, "lerp", api_name="/latent_interpolate"
     )
-    assert len(strips) == 3
+    assert Image.open(strips).height > 3 * Image.open(path_map).height / 10  # a strip per family
     trio, _ = client.predict("mnist", "any", 3, api_name="/same_seed")
-    assert len(trio) == 3
+    assert Image.open(trio).width > 3 * 28 * 6
     shown, results, text = client.predict("mnist", "test image", None, 2, api_name="/encode_three_ways")
-    assert len(results) == 3
+    assert Image.open(results).width > 3 * 28 * 6
     gan, vae, diffusion, table = client.predict("mnist", "3", 2, 0, api_name="/compare")
-    assert len(gan) == len(vae) == len(diffusion) == 2 and "| VAE |" in table
-    picture = handle_file(gan[0]["image"])
+    assert [len(cells(p, compare_tab.COMPARE_COLUMNS, captioned=True)) for p in (gan, vae, diffusion)] == [2, 2, 2]
+    assert "| VAE |" in table
+    first = cells(gan, compare_tab.COMPARE_COLUMNS, captioned=True)[0]
+    first.save(tmp_path / "first.png")
+    picture = handle_file(str(tmp_path / "first.png"))
     verdict = client.predict("mnist", picture, api_name="/classify")
-    assert verdict["label"] == gan[0]["caption"].split(" · ")[0]
+    assert verdict["label"] == compare_tab.verdicts("mnist", image_to_tensor(np.asarray(first)))[0].split(" · ")[0]
     found, text = client.predict("mnist", picture, 4, "pixels", api_name="/nearest_training")
-    assert len(found) == 4 and "distance" in found[0]["caption"]
+    assert len(cells(found, compare_tab.NEAREST_COLUMNS, captioned=True)) == 4 and "distance" in text
 
 
 def test_bad_input_through_the_client_then_still_serving(client):
@@ -183,8 +189,8 @@ def test_bad_input_through_the_client_then_still_serving(client):
         client.predict("mnist", "zebra", 2, 5, api_name="/gan_sample")
     with pytest.raises(Exception, match="drawing is empty"):
         client.predict("mnist", "drawing", None, 0, 3, 0, api_name="/vae_reconstruct")
-    gallery, _ = client.predict("mnist", "any", 1, 5, api_name="/gan_sample")  # still serving
-    assert len(gallery) == 1
+    picture, _ = client.predict("mnist", "any", 1, 5, api_name="/gan_sample")  # still serving
+    assert len(cells(picture, 8)) == 1
 
 
 # --- the latent-space panel ------------------------------------------------------------------------
@@ -225,16 +231,16 @@ def test_latent_sample_interpolate_same_seed(use_weights):
     strips, norms, path_map, text = latent_tab.latent_interpolate(
         "mnist", "vae", "seed", 1, "test image", 2, 5, "slerp"
     )
-    assert len(strips) == 3 and norms.width > 100 and "slerp" in text
+    assert strips.height > 3 * (2 * 28) and norms.width > 100 and "slerp" in text  # a strip per family
     trio, text = latent_tab.same_seed("mnist", "4", 7)
-    assert len(trio) == 3 and "Seed 7" in text
+    assert trio.width > 3 * 28 * 6 and "Seed 7" in text
 
 
 def test_image_space_map_and_encode_three_ways(use_weights):
     image, text = latent_tab.image_space_map("mnist")
     assert image.size == (520, 520)
     shown, results, text = latent_tab.encode_three_ways("mnist", "test image", None, 1)
-    assert len(results) == 3 and "DDIM inversion" in text and "GAN inversion" in text
+    assert results.width > 3 * 28 * 6 and "DDIM inversion" in text and "GAN inversion" in text
 
 
 @pytest.mark.parametrize(
@@ -258,13 +264,32 @@ def test_latent_bad_input(use_weights, fn, args, message):
 
 
 def test_compare_side_by_side(use_weights):
-    gan, vae, diffusion, table = compare_tab.compare("mnist", "5", 3, 0)
-    assert len(gan) == len(vae) == len(diffusion) == 3
+    pictures = compare_tab.compare("mnist", "5", 3, 0)
+    gan, vae, diffusion, table = pictures
+    per_family = [cells(p, compare_tab.COMPARE_COLUMNS, captioned=True) for p in pictures[:3]]
+    assert [len(c) for c in per_family] == [3, 3, 3]
     assert "| GAN |" in table and "| Diffusion |" in table and "network evaluations" in table
-    # each image captioned with the classifier's verdict on it
-    image, caption = gan[0]
-    probs = weights.load("mnist", "classifier").predict_proba(image_to_tensor(np.asarray(image)))[0]
-    assert caption == f"{probs.argmax().item()} · {probs.max().item():.0%}"
+    # each image is captioned with the classifier's verdict on it
+    image = image_to_tensor(np.asarray(per_family[0][0]))
+    probs = weights.load("mnist", "classifier").predict_proba(image)[0]
+    assert compare_tab.verdicts("mnist", image) == [f"{probs.argmax().item()} · {probs.max().item():.0%}"]
+    caption = np.asarray(gan.convert("L"))[4 + 112 : 4 + 112 + 16, 4 : 4 + 112]
+    assert caption.min() < 100  # drawn under the image
+
+
+def test_a_click_on_a_compare_picture_inspects_the_image_under_it(use_weights):
+    gan, *_ = compare_tab.compare("mnist", "5", 3, 0)
+    shown = cells(gan, compare_tab.COMPARE_COLUMNS, captioned=True)
+
+    def click(x, y):
+        return compare_tab.picked("mnist", gan, 4, "pixels", gr.SelectData(None, {"index": [x, y], "value": None}))
+
+    image, verdict, near, text = click(4 + 116 + 100, 4 + 112 + 10)  # on the second image's caption
+    assert np.array_equal(np.asarray(image), np.asarray(shown[1]))
+    assert verdict == compare_tab.classify("mnist", image) and "The 4 nearest" in text
+    assert near.size == compare_tab.nearest_training("mnist", image, 4, "pixels")[0].size
+    for x, y in [(2, 50), (4 + 112 + 1, 50), (4 + 3 * 116 + 50, 50), (10_000, 10)]:  # padding, blank cell, outside
+        assert click(x, y) == (gr.skip(),) * 4
 
 
 def test_compare_samples_each_model_with_its_own_settings(use_weights):
@@ -273,8 +298,9 @@ def test_compare_samples_each_model_with_its_own_settings(use_weights):
     *_, diffusion, table = compare_tab.compare("mnist", "5", 2, 0)
     row = next(line for line in table.splitlines() if line.startswith("| Diffusion |"))
     assert row.split(" | ")[3] == str(3 * 2)  # network evaluations: 3 steps, twice each for the guidance
-    own = common.pil_list(model.sample(2, seed=0, class_labels=5))
-    assert np.array_equal(np.asarray(diffusion[0][0]), np.asarray(own[0]))
+    own = model.sample(2, seed=0, class_labels=5)
+    shown = cells(diffusion, compare_tab.COMPARE_COLUMNS, captioned=True)
+    assert np.array_equal(np.asarray(shown[0]), np.asarray(to_pil(own[0], common.IMAGE_SCALE)))
 
 
 def test_classify_any_image(use_weights):
@@ -292,14 +318,15 @@ def test_nearest_training_image_of_a_training_image_is_itself(use_weights, space
     train_x, train_y, train_index = weights.load_training_subset("mnist")
     for i in (0, len(train_x) - 1):
         found, text = compare_tab.nearest_training("mnist", to_pil(train_x[i], 4), 3, space)
-        assert len(found) == 3 and "training images" in text
-        itself = f"{train_y[i].item()} · distance 0.00 · training image #{train_index[i].item()}"
-        distances = [float(c.split("distance ")[1].split(" ")[0]) for _, c in found]
-        assert distances == sorted(distances) and distances[0] == 0
+        assert len(cells(found, compare_tab.NEAREST_COLUMNS, captioned=True)) == 3 and "training images" in text
+        listed = re.findall(r"#(\d+) \((\w+), distance ([\d.]+)\)", text)
+        itself = (str(train_index[i].item()), str(train_y[i].item()), "0.00")
+        distances = [float(d) for *_, d in listed]
+        assert len(listed) == 3 and distances == sorted(distances) and distances[0] == 0
         if space == "pixels":
-            assert found[0][1] == itself and distances[1] > 0
+            assert listed[0] == itself and distances[1] > 0
         else:  # the tiny untrained classifier maps many images to the same features: ties at 0
-            assert itself in [c for _, c in found]
+            assert itself in listed
 
 
 def test_copy_and_sweep_figures_read_their_files(use_weights, monkeypatch):

@@ -22,12 +22,16 @@ playwright = pytest.importorskip("playwright.sync_api")
 if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
 
+from playground.images import CAPTION_PX, Tiling  # noqa: E402
+from playground.ui.compare_tab import COMPARE_COLUMNS  # noqa: E402
 from scripts.screenshots import (  # noqa: E402
     CHROMIUM_ARGS,
     choose_dataset,
     choose_latent_family,
+    click_cell,
     click_map,
     latent_map_block,
+    picture_size,
     tour,
     visible_button,
     wait_idle,
@@ -66,16 +70,12 @@ def shot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
-def gallery_images(page, label: str):
-    return page.get_by_label(label, exact=True).filter(visible=True).locator("img")
-
-
 def test_gan_tab_generates(page):
     page.get_by_role("tab", name="GAN").click()
     visible_button(page, "Generate").click()
     wait_idle(page)
     page.get_by_text("GAN generator (").filter(visible=True).wait_for()
-    assert page.locator("img").filter(visible=True).count() >= 16
+    assert picture_size(page, "#gan-samples") == Tiling(16, 8, 112, 112).size  # 16 images in one picture
     visible_button(page, "Ask the discriminator").click()
     wait_idle(page)
     page.get_by_text("Mean probability of").wait_for()
@@ -159,12 +159,12 @@ def test_compare_then_look_at_one_image(page):
     page.get_by_text("Measured now, on this machine").filter(visible=True).wait_for()
     wait_idle(page)
     shot(page, "compare-grids")
-    assert page.locator("#compare-diffusion img").count() == 8
-    page.locator("#compare-vae img").nth(2).click()
+    assert picture_size(page, "#compare-diffusion") == Tiling(8, 4, 112, 112, caption=CAPTION_PX).size
+    click_cell(page, "#compare-vae", 2, COMPARE_COLUMNS)
     page.locator("#nearest-text").get_by_text("nearest of").wait_for()
     wait_idle(page)
-    assert page.locator("#nearest img").count() == 6
-    assert "distance" in page.locator("#nearest").inner_text()
+    assert picture_size(page, "#nearest") == Tiling(6, 6, 112, 112, caption=2 * CAPTION_PX).size
+    assert page.locator("#nearest-text").inner_text().count(", distance ") == 6
     shot(page, "compare")
 
 

@@ -13,6 +13,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 
 from playground import neighbours, weights
 from playground.data import get_info
+from playground.images import CAPTION_PX, Tiling
 from playground.models import make_generator
 from playground.models.diffusion import INVERSION_STEPS
 from playground.ui import latent_tab
@@ -202,10 +203,12 @@ def test_a_diffusion_interpolation_from_a_test_image_starts_at_that_image(datase
     latent_tab.clear_cache()
     model = weights.load(dataset, "diffusion", SHIPPED)
     strips, *_ = latent_tab.latent_interpolate(dataset, "diffusion", "test image", 4, "seed", 9, 3, "slerp")
-    assert "Diffusion" in strips[-1][1]
-    strip = torch.from_numpy(np.asarray(strips[-1][0].convert("L"), dtype=np.float32) / 255)
     images, _ = weights.load_examples(dataset, SHIPPED)
     size = images.shape[-1]
+    width, height = 2 * ((size + 2) * 3 + 2), 2 * (size + 4)  # a strip: 3 images at 2x, padding 2
+    assert list(latent_tab.FAMILY_TITLES)[-1] == "diffusion"  # the last strip of the three
+    box = Tiling(3, 1, width, height, caption=CAPTION_PX).box(2)
+    strip = torch.from_numpy(np.asarray(strips.crop(box).convert("L"), dtype=np.float32) / 255)
     frames = [strip[4 : 4 + 2 * size : 2, x : x + 2 * size : 2] for x in (4, 4 + 2 * (size + 2) * 2)]  # 2x, padding 2
     sample = latent_tab.decode_vectors(
         model, "diffusion", latent_tab.prior_vectors(model, "diffusion", 1, make_generator(9))

@@ -16,7 +16,7 @@ from PIL import Image
 
 from playground import weights
 from playground.data import DATASETS, DataError, DatasetInfo, get_info, parse_label
-from playground.images import to_pil
+from playground.images import CAPTION_PX, Tiling, tile, to_pil
 from playground.models import Cost
 
 MAX_IMAGES = 64  # per click: more than a screen shows, and still fast on two cores
@@ -172,9 +172,33 @@ def check_budget(model, n: int, cost: Cost, what: str = "this request") -> None:
         )
 
 
-def pil_list(images: torch.Tensor, captions: list[str] | None = None) -> list:
-    pics = [to_pil(img, IMAGE_SCALE) for img in images]
-    return list(zip(pics, captions, strict=True)) if captions else pics
+def picture(images: torch.Tensor, captions: list[str] | None = None, columns: int = 8) -> Image.Image:
+    """Images (N, C, H, W), enlarged IMAGE_SCALE times, in one picture with their captions: one
+    file to send instead of one per image (README, "Speed and load")."""
+    return tile([to_pil(img, IMAGE_SCALE) for img in images], columns, captions)[0]
+
+
+def tiling_of(dataset: str, picture: Image.Image, columns: int, captioned: bool) -> Tiling:
+    """The layout `picture(…, columns=columns)` drew for this dataset's images, read back from
+    the picture's size: the cells are all there are rows for (a blank one is all padding)."""
+    size = dataset_info(dataset).image_size * IMAGE_SCALE
+    one = Tiling(1, columns, size, size, caption=CAPTION_PX if captioned else 0)
+    step_x, step_y = (s - one.pad for s in one.size)
+    shown = max(1, min(columns, round((picture.width - one.pad) / step_x)))  # fewer images than columns
+    rows = max(1, round((picture.height - one.pad) / step_y))
+    return Tiling(rows * shown if rows > 1 else shown, columns, size, size, caption=one.caption)
+
+
+def cell(dataset: str, picture: Image.Image | None, columns: int, captioned: bool, xy) -> Image.Image | None:
+    """The image at pixel `xy` of a picture made by `picture`, or None where there is none."""
+    if picture is None or not isinstance(xy, list | tuple) or len(xy) != 2:
+        return None
+    layout = tiling_of(dataset, picture, columns, captioned)
+    i = layout.index_at(*xy)
+    if i is None:
+        return None
+    crop = picture.crop(layout.box(i))
+    return None if crop.convert("L").getextrema() == (255, 255) else crop  # a blank cell of the last row
 
 
 def class_caption(info: DatasetInfo, y: int | None) -> str:

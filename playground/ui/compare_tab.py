@@ -8,6 +8,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 from playground import neighbours, plots, weights
 from playground.images import image_to_tensor
@@ -15,6 +16,9 @@ from playground.metrics import provenance, speed_machines, training_cost
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import SCHEDULER_NAMES
 from playground.ui import common, results
+
+COMPARE_COLUMNS = 4  # images per row in each family's picture
+NEAREST_COLUMNS = 6
 
 LESSON = """### Side by side, measured the same way
 One seed and one class through all three families, with what each image cost. Below, the
@@ -34,7 +38,7 @@ its FID (lower is better) against the network evaluations (NFE) it spent per ima
 
 
 @results.remembered()
-def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, list, str]:
+def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[Image.Image, Image.Image, Image.Image, str]:
     """One seed and class through every family: a grid each, and what it cost."""
     r = common.request(dataset, class_name, n, seed)
     if r.n > 16:
@@ -49,7 +53,7 @@ def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[list,
         images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
         cost = model.cost(class_labels=r.label)
         size = sum(p.stat().st_size for p in weights.model_dir(dataset, fam).rglob("*.safetensors"))
-        out.append(common.pil_list(images, verdicts(dataset, images)))
+        out.append(common.picture(images, verdicts(dataset, images), columns=COMPARE_COLUMNS))
         lines.append(
             f"| {title} | {ms:.0f} ms | {ms / r.n:.1f} ms | {cost.nfe} | {cost.parameters / 1e6:.2f} M | {size / 1e6:.1f} MB |"
         )
@@ -89,7 +93,7 @@ def classify(dataset: str, image) -> dict[str, float]:
     return {name: float(p) for name, p in zip(info.class_names, probs.tolist(), strict=True)}
 
 
-def nearest_training(dataset: str, image, k: float = 6, space: str = "pixels") -> tuple[list, str]:
+def nearest_training(dataset: str, image, k: float = 6, space: str = "pixels") -> tuple[Image.Image, str]:
     """The `k` training images nearest to one image, with their distances, in pixel space or in
     the classifier's feature space."""
     info = common.dataset_info(dataset)
@@ -101,19 +105,15 @@ def nearest_training(dataset: str, image, k: float = 6, space: str = "pixels") -
         found, ms = common.timed(neighbours.nearest, dataset, x, k, space)
     except weights.WeightsError as exc:
         raise gr.Error(str(exc)) from None
-    captions = [
-        f"{info.class_names[y]} · distance {d:.2f} · training image #{i}"
-        for y, d, i in zip(
-            found.labels[0].tolist(), found.distances[0].tolist(), found.train_index[0].tolist(), strict=True
-        )
-    ]
+    each = list(zip(found.labels[0].tolist(), found.distances[0].tolist(), found.train_index[0].tolist(), strict=True))
+    captions = [f"{info.class_names[y]} · {d:.2f}\ntraining #{i}" for y, d, i in each]
     n_train = len(weights.load_training_subset(dataset)[0])
     text = (
         f"The {k} nearest of {n_train:,} training images (a random subset shipped with the app) by "
-        f"{neighbours.SPACES[space].lower()}; searched in {ms:.0f} ms. "
-        "A distance of 0 would mean an exact copy."
+        f"{neighbours.SPACES[space].lower()}; searched in {ms:.0f} ms. A distance of 0 would mean an exact copy. "
+        "Nearest first: " + ", ".join(f"#{i} ({info.class_names[y]}, distance {d:.2f})" for y, d, i in each) + "."
     )
-    return common.pil_list(found.images[0], captions), text
+    return common.picture(found.images[0], captions, columns=NEAREST_COLUMNS), text
 
 
 def copy_figure(dataset: str) -> tuple:
@@ -239,15 +239,7 @@ def build(dataset: gr.Dropdown) -> dict:
     go = gr.Button("Compare", variant="primary")
     with gr.Row():
         grids = [
-            gr.Gallery(
-                format=common.IMAGE_FORMAT,
-                label=title,
-                columns=4,
-                height="auto",
-                object_fit="contain",
-                allow_preview=False,
-                elem_id=f"compare-{fam}",
-            )
+            gr.Image(format=common.IMAGE_FORMAT, label=title, type="pil", interactive=False, elem_id=f"compare-{fam}")
             for fam, title in FAMILY_TITLES.items()
         ]
     cost = gr.Markdown()
@@ -269,19 +261,10 @@ def build(dataset: gr.Dropdown) -> dict:
         with gr.Column(scale=1):
             verdict = gr.Label(label="The classifier's verdict", num_top_classes=3)
         with gr.Column(scale=2):
-            near = gr.Gallery(
-                format=common.IMAGE_FORMAT,
-                label="Nearest training images",
-                columns=6,
-                height="auto",
-                object_fit="contain",
-                elem_id="nearest",
-            )
+            near = gr.Image(format=common.IMAGE_FORMAT, label="Nearest training images", type="pil", elem_id="nearest")
             near_text = gr.Markdown(elem_id="nearest-text")
     for g in grids:
-        g.select(picked, None, probe, api_name=False).then(classify, [dataset, probe], verdict, api_name=False).then(
-            nearest_training, [dataset, probe, k, space], [near, near_text], api_name=False
-        )
+        g.select(picked, [dataset, g, k, space], [probe, verdict, near, near_text], api_name=False)
     inspect.click(classify, [dataset, probe], verdict, api_name="classify")
     inspect.click(nearest_training, [dataset, probe, k, space], [near, near_text], api_name="nearest_training")
 
@@ -312,8 +295,10 @@ def build(dataset: gr.Dropdown) -> dict:
     }
 
 
-def picked(evt: gr.SelectData):
-    """The generated image a visitor clicked, for the inspection row."""
-    value = evt.value or {}
-    image = value.get("image", value) if isinstance(value, dict) else value
-    return image.get("path") if isinstance(image, dict) else image
+def picked(dataset: str, grid: Image.Image | None, k: float, space: str, evt: gr.SelectData) -> tuple:
+    """The generated image a visitor clicked in a family's picture, classified and with its
+    nearest training images, in one answer; a click on the padding between images changes nothing."""
+    image = common.cell(dataset, grid, COMPARE_COLUMNS, captioned=True, xy=evt.index)
+    if image is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return image, classify(dataset, image), *nearest_training(dataset, image, k, space)

@@ -26,7 +26,7 @@ learned *no-class* label, so it is a truly unconditional sample."""
 @results.remembered()
 def gan_sample(
     dataset: str, class_name: str, n: float, seed: float, truncation: float | None = None
-) -> tuple[list, str]:
+) -> tuple[Image.Image, str]:
     """Generate `n` images of a class ("any" or a class name) from the GAN; `truncation` ψ in
     (0, 1] draws z nearer the prior's centre (cleaner, less varied images)."""
     r = common.request(dataset, class_name, n, seed)
@@ -34,11 +34,11 @@ def gan_sample(
     truncation = model.config.truncation if truncation is None else truncation
     psi = common.number(truncation, "truncation", 0.05, 1.0, integer=False)
     images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label, truncation=psi)
-    return common.pil_list(images), common.cost_line(f"GAN generator (ψ = {psi:g})", r.n, ms, model.cost())
+    return common.picture(images), common.cost_line(f"GAN generator (ψ = {psi:g})", r.n, ms, model.cost())
 
 
 @results.remembered()
-def gan_discriminate(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, list, str]:
+def gan_discriminate(dataset: str, class_name: str, n: float, seed: float) -> tuple[Image.Image, Image.Image, str]:
     """The discriminator's verdict — its probability of "real" — on generated and on real test images."""
     r = common.request(dataset, class_name, n, seed)
     model = common.load(dataset, "gan")
@@ -50,15 +50,15 @@ def gan_discriminate(dataset: str, class_name: str, n: float, seed: float) -> tu
     # Each image is judged as the class it claims to be (fakes: the class asked for).
     p_fake, ms = common.timed(model.discriminate, fakes, r.label)
     p_real = model.discriminate(reals, real_labels if r.label is not None else None)
-    fake_gallery = common.pil_list(fakes, [f"D = {p:.2f}" for p in p_fake.tolist()])
-    real_gallery = common.pil_list(reals, [f"D = {p:.2f}" for p in p_real.tolist()])
+    fake_picture = common.picture(fakes, [f"D = {p:.2f}" for p in p_fake.tolist()], columns=4)
+    real_picture = common.picture(reals, [f"D = {p:.2f}" for p in p_real.tolist()], columns=4)
     text = (
         f"Mean probability of **real**: generated {p_fake.mean():.2f}, real test images {p_real.mean():.2f} "
         f"({common.class_caption(r.info, r.label)}). At the end of training the two are close: the "
         f"detective can no longer tell them apart reliably — which is what the forger was trained for. "
         f"Judging {r.n} images took {ms:.0f} ms."
     )
-    return fake_gallery, real_gallery, text
+    return fake_picture, real_picture, text
 
 
 def gan_timeline(dataset: str, epoch: float) -> tuple[Image.Image | None, Image.Image | None, str]:
@@ -107,16 +107,12 @@ def build(dataset: gr.Dropdown) -> dict:
     with gr.Row():
         go = gr.Button("Generate", variant="primary")
         judge = gr.Button("Ask the discriminator")
-    gallery = gr.Gallery(format=common.IMAGE_FORMAT, label="Generated", columns=8, height="auto", object_fit="contain")
+    gallery = gr.Image(format=common.IMAGE_FORMAT, label="Generated", type="pil", elem_id="gan-samples")
     cost = gr.Markdown()
     go.click(gan_sample, [dataset, cls, n, seed, psi], [gallery, cost], api_name="gan_sample")
     with gr.Row():
-        fakes = gr.Gallery(
-            format=common.IMAGE_FORMAT, label="Generated, with D's probability of real", columns=6, height="auto"
-        )
-        reals = gr.Gallery(
-            format=common.IMAGE_FORMAT, label="Real test images, with D's probability of real", columns=6, height="auto"
-        )
+        fakes = gr.Image(format=common.IMAGE_FORMAT, label="Generated, with D's probability of real", type="pil")
+        reals = gr.Image(format=common.IMAGE_FORMAT, label="Real test images, with D's probability of real", type="pil")
     verdict = gr.Markdown()
     judge.click(gan_discriminate, [dataset, cls, n, seed], [fakes, reals, verdict], api_name="gan_discriminate")
 

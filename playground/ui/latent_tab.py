@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from playground import plots, weights
-from playground.images import grid, to_pil
+from playground.images import grid, tile, to_pil
 from playground.latent import IMAGE_MAP_GROUPS, INTERPOLATIONS, LatentMap, image_space_points, interpolate
 from playground.models import FAMILY_TITLES, make_generator
 from playground.models.diffusion import INVERSION_STEPS, NOISE_SPACE_SCHEDULER, NOISE_SPACE_STEPS, SCHEDULER_NAMES
@@ -206,20 +206,21 @@ def _endpoint(model, family: str, dataset: str, kind: str, value) -> torch.Tenso
 @results.remembered()
 def latent_interpolate(
     dataset: str, family: str, kind_a: str, a, kind_b: str, b, steps: float, method: str
-) -> tuple[list, Image.Image, Image.Image, str]:
+) -> tuple[Image.Image, Image.Image, Image.Image, str]:
     """Interpolate between two endpoints (a seed's sample or an encoded test image) in every family's
     latent space. Returns a strip per family, the norm along the path, the path on `family`'s map."""
     _family(family)
     steps = common.number(steps, "steps", 2, 16)
     if method not in INTERPOLATIONS:
         raise gr.Error(f"method must be lerp or slerp, not {method!r}")
-    strips, norms = [], {}
+    strips, titles, norms = [], [], {}
     for fam in FAMILY_TITLES:
         model = common.load(dataset, fam)
         za, zb = _endpoint(model, fam, dataset, kind_a, a), _endpoint(model, fam, dataset, kind_b, b)
         path = interpolate(za[0], zb[0], steps, method)
         images = decode_vectors(model, fam, path)
-        strips.append((grid(images, nrow=steps, scale=2), f"{FAMILY_TITLES[fam]} ({method})"))
+        strips.append(grid(images, nrow=steps, scale=2))
+        titles.append(f"{FAMILY_TITLES[fam]} ({method})")
         d = path[0].numel()
         norms[f"{FAMILY_TITLES[fam]} (÷ √{d})"] = (list(range(steps)), (path.flatten(1).norm(dim=1) / d**0.5).tolist())
         if fam == family:
@@ -238,26 +239,27 @@ def latent_interpolate(
         "**slerp** follows the sphere and keeps the length. Diffusion's lengths run above 1 from an encoded test "
         "image: the noise that carries the sampler to one particular image is larger than chance."
     )
-    return strips, norm_plot, marked, text
+    return tile(strips, 1, titles)[0], norm_plot, marked, text
 
 
 @results.remembered()
-def same_seed(dataset: str, class_name: str, seed: float) -> tuple[list, str]:
+def same_seed(dataset: str, class_name: str, seed: float) -> tuple[Image.Image, str]:
     """One seed through all three families, decoded side by side."""
     r = common.request(dataset, class_name, 1, seed)
-    out, lines = [], []
+    out, captions, lines = [], [], []
     for fam, title in FAMILY_TITLES.items():
         model = common.load(dataset, fam)
         image, ms = common.timed(model.sample, 1, seed=r.seed, class_labels=r.label)  # each at its defaults
         cost = model.cost(class_labels=r.label)
-        out.append((to_pil(image[0], 6), f"{title}: {ms:.0f} ms, {cost.nfe} evaluations"))
+        out.append(to_pil(image[0], 6))
+        captions.append(f"{title}: {ms:.0f} ms, {cost.nfe} evaluations")
         lines.append(f"{title}: a vector of {int(np.prod(model.latent_shape))} numbers")
     text = (
         f"Seed {r.seed} starts the same random stream for all three ({common.class_caption(r.info, r.label)}); "
         f"each reads as many numbers as its latent space has — {'; '.join(lines)} — so the images differ, "
         "but each family gives this seed the same image every time."
     )
-    return out, text
+    return tile(out, len(out), captions)[0], text
 
 
 FAMILY_COLORS = {"real": "#9ca3af", "gan": "#db2777", "vae": "#059669", "diffusion": "#4f46e5"}
@@ -316,10 +318,10 @@ def image_space_map(dataset: str) -> tuple[Image.Image, str]:
 
 
 @results.remembered()
-def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tuple[Image.Image, list, str]:
+def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tuple[Image.Image, Image.Image, str]:
     """One image encoded by the VAE's encoder, by DDIM inversion and by GAN inversion, each decoded back."""
     x = vae_tab.input_image(dataset, source, drawing, example)
-    results, lines = [], []
+    results, captions, lines = [], [], []
     ways = {
         "vae": ("VAE encoder (one pass)", {}, {}),
         "diffusion": (f"DDIM inversion ({INVERSION_STEPS} steps)", {}, DDIM_DECODER),
@@ -330,13 +332,14 @@ def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tup
         (z, ms) = common.timed(model.encode, x, **enc_kw)
         back = model.decode(z, None, **dec_kw)
         err = (back - x).pow(2).mean().item()
-        results.append((to_pil(back[0], 6), f"{title}: error {err:.4f}"))
+        results.append(to_pil(back[0], 6))
+        captions.append(f"{FAMILY_TITLES[fam]}: error {err:.4f}")
         lines.append(f"**{FAMILY_TITLES[fam]}** — {title}, {ms:.0f} ms, mean squared error {err:.4f}")
     text = "  \n".join(lines) + (
         "  \nA VAE has an encoder; diffusion runs its deterministic sampler backwards; a GAN has no way back "
         "at all, so we *search* for the `z` whose image is closest."
     )
-    return to_pil(x[0], 6), results, text
+    return to_pil(x[0], 6), tile(results, len(results), captions)[0], text
 
 
 def build(dataset: gr.Dropdown) -> dict:
@@ -376,13 +379,8 @@ def build(dataset: gr.Dropdown) -> dict:
         steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
         method = gr.Radio(["lerp", "slerp"], value="slerp", label="Interpolation")
         go = gr.Button("Interpolate", variant="primary")
-    strips = gr.Gallery(
-        format=common.IMAGE_FORMAT,
-        label="Decoded along the path",
-        columns=1,
-        height="auto",
-        object_fit="contain",
-        elem_id="interpolation-strips",
+    strips = gr.Image(
+        format=common.IMAGE_FORMAT, label="Decoded along the path", type="pil", elem_id="interpolation-strips"
     )
     with gr.Row():
         norms = gr.Image(format=common.IMAGE_FORMAT, label="Vector length along the path", type="pil")
@@ -397,7 +395,7 @@ def build(dataset: gr.Dropdown) -> dict:
     with gr.Row():
         cls = gr.Dropdown(common.class_choices(dataset.value), value="any", label="Class")
         same = gr.Button("Decode this seed in all three")
-    trio = gr.Gallery(format=common.IMAGE_FORMAT, label="The same seed", columns=3, height="auto", object_fit="contain")
+    trio = gr.Image(format=common.IMAGE_FORMAT, label="The same seed", type="pil", elem_id="same-seed")
     trio_text = gr.Markdown()
     same.click(same_seed, [dataset, cls, seed], [trio, trio_text], api_name="same_seed", **common.HEAVY)
 
@@ -418,9 +416,7 @@ def build(dataset: gr.Dropdown) -> dict:
             enc = gr.Button("Encode three ways", variant="primary")
         with gr.Column():
             enc_input = gr.Image(format=common.IMAGE_FORMAT, label="Input", type="pil", height=200)
-            enc_out = gr.Gallery(
-                format=common.IMAGE_FORMAT, label="Decoded back", columns=3, height="auto", object_fit="contain"
-            )
+            enc_out = gr.Image(format=common.IMAGE_FORMAT, label="Decoded back", type="pil", elem_id="decoded-back")
             enc_text = gr.Markdown()
     enc.click(
         encode_three_ways,

@@ -30,12 +30,12 @@ FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is sc
 
 
 @results.remembered()
-def vae_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[list, str]:
+def vae_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[Image.Image, str]:
     """Generate `n` images of a class ("any" or a class name) from the VAE's decoder."""
     r = common.request(dataset, class_name, n, seed)
     model = common.load(dataset, "vae")
     images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
-    return common.pil_list(images), common.cost_line("VAE decoder", r.n, ms, model.cost())
+    return common.picture(images), common.cost_line("VAE decoder", r.n, ms, model.cost())
 
 
 def input_image(dataset: str, source: str, drawing, example: float) -> torch.Tensor:
@@ -58,7 +58,7 @@ def input_image(dataset: str, source: str, drawing, example: float) -> torch.Ten
 @results.remembered()
 def vae_reconstruct(
     dataset: str, source: str, drawing, example: float, draws: float, seed: float
-) -> tuple[Image.Image, Image.Image, list, Image.Image, str]:
+) -> tuple[Image.Image, Image.Image, Image.Image, Image.Image, str]:
     """Encode an image, show q(z|x) (mean and spread), decode several draws from it and its mean."""
     x = input_image(dataset, source, drawing, example)
     draws = common.number(draws, "number of draws", 1, 16)
@@ -80,7 +80,7 @@ def vae_reconstruct(
         f"Each of the {draws} draws is `z = mean + spread × ε` with ε from a standard normal: the "
         "reparameterisation trick, which lets training push gradients through the sampling."
     )
-    return to_pil(x[0], common.IMAGE_SCALE), plot, common.pil_list(decoded), to_pil(recon[0], common.IMAGE_SCALE), text
+    return to_pil(x[0], common.IMAGE_SCALE), plot, common.picture(decoded), to_pil(recon[0], common.IMAGE_SCALE), text
 
 
 @results.remembered()
@@ -121,8 +121,8 @@ def build(dataset: gr.Dropdown) -> dict:
     gr.Markdown(LESSON)
     cls, n, seed, _ = common.controls(dataset.value)
     go = gr.Button("Generate", variant="primary")
-    gallery = gr.Gallery(
-        format=common.IMAGE_FORMAT, label="Decoded from random vectors", columns=8, height="auto", object_fit="contain"
+    gallery = gr.Image(
+        format=common.IMAGE_FORMAT, label="Decoded from random vectors", type="pil", elem_id="vae-samples"
     )
     cost = gr.Markdown()
     go.click(vae_sample, [dataset, cls, n, seed], [gallery, cost], api_name="vae_sample")
@@ -144,9 +144,7 @@ def build(dataset: gr.Dropdown) -> dict:
                 )
                 recon = gr.Image(format=common.IMAGE_FORMAT, label="Decoded from the mean", type="pil", height=160)
             spread = gr.Image(format=common.IMAGE_FORMAT, label="q(z|x)", type="pil")
-            draws_gallery = gr.Gallery(
-                format=common.IMAGE_FORMAT, label="Decoded draws from q(z|x)", columns=8, height="auto"
-            )
+            draws_gallery = gr.Image(format=common.IMAGE_FORMAT, label="Decoded draws from q(z|x)", type="pil")
             recon_text = gr.Markdown()
     encode.click(
         vae_reconstruct, [dataset, source, sketch, example, draws, seed], [shown, spread, draws_gallery, recon, recon_text],
