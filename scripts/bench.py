@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import statistics
 import sys
 import tempfile
@@ -30,6 +31,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradio_client import Client, handle_file  # noqa: E402
+
+# gradio_client opens a new httpx client for every request and every file it fetches, and each
+# builds a new SSL context, loading the system's certificates, even for plain http: on these
+# 2-GHz cores that is 60-100 ms of the client's own time per call. One context shared by every
+# client measures the server instead (README, "Speed and load"); --client-default keeps the cost.
+SHARED_SSL = ssl.create_default_context()
+
+
+def client(url: str, default: bool = False, **kw) -> Client:
+    """A gradio_client for `url`, reusing one SSL context unless `default`."""
+    return Client(url, verbose=False, **({} if default else {"ssl_verify": SHARED_SSL}), **kw)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,6 +109,11 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", help="endpoint names to time (default: all)")
     p.add_argument("--sampler", action="store_true", help="also time the diffusion sampler in-process")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument(
+        "--client-default",
+        action="store_true",
+        help="let gradio_client build a new SSL context per request, as it does by default",
+    )
     p.add_argument("--image-format", help="send images in this format instead of the app's own (png), e.g. webp")
     args = p.parse_args(argv)
 
@@ -124,17 +141,18 @@ def main(argv=None) -> int:
     table = endpoints(args.dataset, diffusion_tab.default_sampler(args.dataset), str(probe))
     if args.only:
         table = {k: v for k, v in table.items() if k.strip("/") in args.only or k == "/ping"}
-    client = Client(url, verbose=False)
+    c = client(url, default=args.client_default)
     results = {}
     print(
-        f"{args.dataset}: {args.repeat} calls per figure through gradio_client against {url}, images as {args.image_format or 'png'}"
+        f"{args.dataset}: {args.repeat} calls per figure through gradio_client against {url}, images as "
+        f"{args.image_format or 'png'}, {'a new SSL context per request' if args.client_default else 'one SSL context'}"
     )
     print(f"{'endpoint':<22} {'first':>8} {'computed p50':>13} {'p95':>8} {'repeated p50':>13} {'p95':>8}  (ms)")
     try:
         for name, make in table.items():
-            first = call(client, name, make(0))  # loads models, tunes kernels, fills the cache
-            computed = [call(client, name, make(i)) for i in range(1, args.repeat + 1) if make(i) is not None]
-            repeated = [call(client, name, make(0)) for _ in range(args.repeat)]
+            first = call(c, name, make(0))  # loads models, tunes kernels, fills the cache
+            computed = [call(c, name, make(i)) for i in range(1, args.repeat + 1) if make(i) is not None]
+            repeated = [call(c, name, make(0)) for _ in range(args.repeat)]
             r = {
                 "first_ms": first,
                 "repeated_p50_ms": statistics.median(repeated),

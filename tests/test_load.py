@@ -104,7 +104,7 @@ def test_an_image_rewritten_while_it_is_downloaded_stays_whole():
     reader.start()
     try:
         for _ in range(100):
-            assert component.postprocess(image).path == path
+            assert component.postprocess(image.copy()).path == path  # a new object: encoded and written again
     finally:
         done.set()
         reader.join()

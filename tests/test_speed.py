@@ -3,8 +3,10 @@ measuring, and v-prediction (the parameterisation the deterministic samplers nee
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+from pathlib import Path
 
 import cachetools
 import gradio as gr
@@ -164,3 +166,29 @@ def test_a_v_prediction_model_recovers_the_clean_image_and_samples_with_every_sc
     for name in SCHEDULERS:
         images = model.sample(2, seed=0, class_labels=1, scheduler=name, num_inference_steps=3)
         assert images.shape == (2, 1, 8, 8) and torch.isfinite(images).all()
+
+
+def test_an_image_sent_again_is_not_encoded_again(tmp_path, monkeypatch):
+    """A cached result is the same PIL object: its file is reused while it exists (filecache)."""
+    from gradio import processing_utils
+    from PIL import Image
+
+    from playground.ui import filecache
+
+    encoded = []
+    real = processing_utils.encode_pil_to_bytes
+    monkeypatch.setattr(processing_utils, "encode_pil_to_bytes", lambda *a: encoded.append(1) or real(*a))
+    img = Image.new("L", (8, 8), 7)
+    first = filecache.save_pil_to_cache(img, str(tmp_path), format="png")
+    assert filecache.save_pil_to_cache(img, str(tmp_path), format="png") == first and len(encoded) == 1
+    assert Image.open(first).getpixel((0, 0)) == 7
+    filecache.save_pil_to_cache(img, str(tmp_path / "other"), format="png")  # another folder: its own file
+    Path(first).unlink()  # gone (a cleaned cache): written again
+    assert filecache.save_pil_to_cache(img, str(tmp_path), format="png") == first and len(encoded) == 3
+    assert Path(first).is_file()
+    same_pixels = Image.new("L", (8, 8), 7)  # another object: encoded, same content path
+    assert filecache.save_pil_to_cache(same_pixels, str(tmp_path), format="png") == first and len(encoded) == 4
+    gone = id(img)
+    del img
+    gc.collect()
+    assert gone not in filecache._saved and id(same_pixels) in filecache._saved  # a collected image is forgotten

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
 from playground.ui import common, compare_tab, diffusion_tab, filecache, gan_tab, latent_tab, vae_tab
@@ -94,10 +96,16 @@ def shown_on_load(fn, outputs: list):
 
 CONCURRENCY = 2  # requests computed at once: two CPU cores; more would only share them
 MAX_QUEUE = 64  # waiting requests beyond this are turned away at once with "the queue is full"
+ANALYTICS = {"GRADIO_ANALYTICS_MAX_EVENTS": "1000", "GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
 
 
 def launch(demo: gr.Blocks, concurrency: int = CONCURRENCY, max_queue: int = MAX_QUEUE, **kw) -> None:
     """Queue and launch with the page's theme (Gradio 6 takes theme and css at launch)."""
+    # Gradio's queue rebuilds a pandas summary of its last 10,000 events after every event, for a
+    # monitoring page this app does not enable: a tenth of the server's time under a room's load.
+    # Keep 1,000 events and summarise them once per 1,000 (read when the queue is made).
+    for name, value in ANALYTICS.items():
+        os.environ.setdefault(name, value)
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     # show_error: a request Gradio itself refuses (a word where a number belongs, a file that is
     # not an image) says why, instead of a bare "error"; our own messages are gr.Error already.

@@ -8,20 +8,50 @@ file route answers one with the file's size, the other request truncates the fil
 download ends early ("Too little data for declared Content-Length" on the server, a broken image
 in the browser). Gradio's own `save_file_to_cache` already writes under a temporary name and
 renames into place; `install` makes image saving do the same, so a reader always sees a whole file.
+
+It also encodes each image once: a result answered from the results cache is the same PIL object
+as before, and its file is still there, so it is not encoded again (under a room's load PNG
+encoding had been a fifth of the server's time).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 
 from gradio import processing_utils
 from PIL import Image
 
+_saved: dict[int, dict] = {}  # id(image) -> {(folder, name, format): path}, while the image lives
+_lock = threading.Lock()
+
 
 def save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-    """Gradio's `save_pil_to_cache` (same path, same bytes), written atomically."""
+    """Gradio's `save_pil_to_cache` (same path, same bytes), written atomically, and encoded
+    once per image object while its file exists."""
+    key = (str(cache_dir), name, format)
+    with _lock:
+        known = _saved.get(id(img), {}).get(key)
+    if known and os.path.exists(known):
+        return known
+    path = _write(img, cache_dir, name, format)
+    with _lock:
+        if id(img) not in _saved:  # PIL images are unhashable: keyed by id, forgotten when collected
+            _saved[id(img)] = {}
+            weakref.finalize(img, _forget, id(img))
+        _saved[id(img)][key] = path
+    return path
+
+
+def _forget(key: int) -> None:
+    with _lock:
+        _saved.pop(key, None)
+
+
+def _write(img: Image.Image, cache_dir: str, name: str, format: str) -> str:
     data = processing_utils.encode_pil_to_bytes(img, format)
     folder = Path(cache_dir) / processing_utils.hash_bytes(data)
     folder.mkdir(exist_ok=True, parents=True)
