@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from playground import weights
-from playground.data import DATASETS, DataError, get_info, parse_label
+from playground.data import DATASETS, UNCONDITIONAL, DataError, draw_classes, get_info, parse_label
 from playground.images import grid, to_uint8
 from playground.models import FAMILIES
 from playground.models.diffusion import MAX_GUIDANCE, MAX_STEPS, SCHEDULERS
@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
     s.add_argument("--family", required=True, help=f"one of: {', '.join(FAMILIES)}")
     s.add_argument("--n", type=int, default=16, help=f"number of images, 1-{MAX_N}")
-    s.add_argument("--label", default=None, help="class index or name; omit (or 'any') for any class")
+    s.add_argument(
+        "--label",
+        default=None,
+        help="class index or name; omit (or 'any') for any class, each drawn as often as in the training data; "
+        "'unconditional' for the model's no-class mode",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--steps", type=int, help="diffusion sampler steps (default: the model's own)")
     s.add_argument("--scheduler", help=f"diffusion sampler: {', '.join(SCHEDULERS)} (default: the model's own)")
@@ -54,7 +59,8 @@ def sample(args: argparse.Namespace) -> int:
     info = get_info(args.dataset)
     if args.family not in FAMILIES:
         raise UsageError(f"unknown family {args.family!r}; choose one of {', '.join(FAMILIES)}")
-    label = parse_label(info, args.label)
+    unconditional = (args.label or "").strip().lower() == UNCONDITIONAL
+    label = None if unconditional else parse_label(info, args.label)
     if not 1 <= args.n <= MAX_N:
         raise UsageError(f"--n must be from 1 to {MAX_N}, not {args.n}")
     out = Path(args.out)
@@ -75,13 +81,15 @@ def sample(args: argparse.Namespace) -> int:
         kw = {"truncation": args.truncation}
     if args.seed < 0:
         raise UsageError(f"--seed must be 0 or more, not {args.seed}")
+    if label is None and not unconditional:  # any class: p(x) = Σ p(y) p(x | y)
+        label = draw_classes(info, args.n, args.seed)
     model = weights.load(args.dataset, args.family)
     t0 = time.perf_counter()
     images = model.sample(args.n, seed=args.seed, class_labels=label, **kw)
     ms = (time.perf_counter() - t0) * 1000
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npz":
-        labels = np.full(args.n, -1 if label is None else label, dtype=np.int64)
+        labels = np.full(args.n, -1, dtype=np.int64) if label is None else np.broadcast_to(np.asarray(label), args.n)
         np.savez_compressed(out, images=to_uint8(images), labels=labels)
     else:
         grid(images, nrow=min(args.n, 10)).save(out)

@@ -23,10 +23,18 @@ class DatasetInfo:
     image_size: int
     class_names: tuple[str, ...]
     citation: str
+    # Training images per class: "any class" draws each image's class this often, p(y).
+    train_class_counts: tuple[int, ...] = ()
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def class_prior(self) -> torch.Tensor:
+        """p(y): each class's share of the training set (uniform where the counts are not known)."""
+        counts = torch.tensor(self.train_class_counts or (1,) * self.num_classes, dtype=torch.float64)
+        return counts / counts.sum()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -41,6 +49,7 @@ DATASETS: dict[str, DatasetInfo] = {
         image_size=28,
         class_names=tuple(str(d) for d in range(10)),
         citation="Y. LeCun, C. Cortes, C. J. C. Burges. The MNIST database of handwritten digits.",
+        train_class_counts=(5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
     ),
     "fashion": DatasetInfo(
         name="fashion",
@@ -61,6 +70,7 @@ DATASETS: dict[str, DatasetInfo] = {
         ),
         citation="H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST: a Novel Image Dataset for "
         "Benchmarking Machine Learning Algorithms. arXiv:1708.07747, 2017.",
+        train_class_counts=(6000,) * 10,
     ),
     "cifar10": DatasetInfo(
         name="cifar10",
@@ -80,8 +90,20 @@ DATASETS: dict[str, DatasetInfo] = {
             "truck",
         ),
         citation="A. Krizhevsky. Learning Multiple Layers of Features from Tiny Images. 2009.",
+        train_class_counts=(5000,) * 10,
     ),
 }
+
+
+ANY = "any"  # each image's class drawn from p(y), then the image from p(x | y): samples of p(x)
+UNCONDITIONAL = "unconditional"  # no class given at all: the model's own unconditional mode
+
+
+def draw_classes(info: DatasetInfo, n: int, seed: int) -> torch.Tensor:
+    """`n` classes drawn from the training set's class shares, the same for the same seed. The
+    stream is the seed's own but offset, so the classes do not echo the model's first noise."""
+    g = torch.Generator().manual_seed((int(seed) * 0x9E3779B97F4A7C15 + 1) % 2**63)
+    return torch.multinomial(info.class_prior, n, replacement=True, generator=g)
 
 
 class DataError(Exception):

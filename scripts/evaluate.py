@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playground import weights  # noqa: E402
-from playground.data import DataError, get_info, load_tensors  # noqa: E402
+from playground.data import DataError, draw_classes, get_info, load_tensors  # noqa: E402
 from playground.images import quantize  # noqa: E402
 from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary  # noqa: E402
 from playground.models import FAMILIES  # noqa: E402
@@ -35,6 +35,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--families", nargs="+", default=list(FAMILIES))
     p.add_argument("--n", type=int, default=5000, help="class-conditional samples per family (FID, accuracy)")
     p.add_argument("--n-uncond", type=int, default=1000, help="unconditional samples per family (class histogram)")
+    p.add_argument(
+        "--n-any",
+        type=int,
+        default=5000,
+        help="'any class' samples per family, each class drawn from the training set's shares (FID, precision, "
+        "recall); 0 skips them",
+    )
     p.add_argument("--n-nearest", type=int, default=1000, help="samples compared with the whole training set")
     p.add_argument("--k", type=int, default=3, help="neighbours for precision and recall")
     p.add_argument("--seed", type=int, default=0)
@@ -151,6 +158,12 @@ def main(argv=None) -> int:
         t0 = time.time()
         fake = sample_many(model, args.n, labels, args.seed, args.batch_size, **kw)
         uncond = sample_many(model, args.n_uncond, None, args.seed + 10_000, args.batch_size, **kw)
+        any_labels = draw_classes(info, args.n_any, args.seed)
+        anyc = (
+            sample_many(model, args.n_any, any_labels, args.seed + 20_000, args.batch_size, **kw)
+            if args.n_any
+            else None
+        )
         sampling_s = time.time() - t0
 
         # speed: one batch of 64, after a warm-up, at the app's settings
@@ -167,6 +180,20 @@ def main(argv=None) -> int:
         folder = weights.model_dir(args.dataset, family, root)
         cost = model.cost(class_labels=0, **kw)
         f = fid_score(fid, fake)
+        any_metrics = {}
+        if anyc is not None:  # the mode every tab opens with: p(x) = Σ p(y) p(x | y)
+            f_any = fid_score(fid, anyc)
+            p_any, r_any = precision_recall(feats["test"][: args.n_any], classifier.features(anyc), args.k)
+            any_metrics = {
+                "fid": f_any,
+                "fid_over_conditional": f_any / f,
+                "precision": p_any,
+                "recall": r_any,
+                "class_accuracy": (classifier.predict_proba(anyc).argmax(1) == any_labels).float().mean().item(),
+                "n": args.n_any,
+                "samples": "each image's class drawn from the training set's class shares, then sampled as that "
+                "class; rounded to 8 bits",
+            }
         results["families"][family] = {
             "fid": f,
             "fid_over_floor": f / results["real_data"]["fid"],
@@ -179,6 +206,7 @@ def main(argv=None) -> int:
             "per_class_accuracy": [(pred[labels == k] == k).float().mean().item() for k in range(info.num_classes)],
             "unconditional_histogram": torch.bincount(pred_u, minlength=info.num_classes).tolist(),
             "unconditional_n": args.n_uncond,
+            **({"any": any_metrics} if any_metrics else {}),
             "precision": p,
             "recall": r,
             "k": args.k,
@@ -198,7 +226,12 @@ def main(argv=None) -> int:
         }
         print(
             json.dumps(
-                {family: {k: results["families"][family][k] for k in ("fid", "class_accuracy", "precision", "recall")}}
+                {
+                    family: {
+                        k: results["families"][family][k] for k in ("fid", "class_accuracy", "precision", "recall")
+                    }
+                    | {"fid_any": results["families"][family].get("any", {}).get("fid")}
+                }
             ),
             flush=True,
         )

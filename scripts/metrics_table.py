@@ -24,6 +24,12 @@ from playground.metrics import provenance, speed_machines, training_cost  # noqa
 START, END = "<!-- metrics-table -->", "<!-- /metrics-table -->"
 
 
+def any_fid(r: dict) -> str:
+    """The FID of a family's "any class" samples and its ratio to the class-conditional FID."""
+    a = r.get("any")
+    return f"{a['fid']:.2f} ({a['fid_over_conditional']:.2f}×)" if a else "—"
+
+
 def table(weights_root: Path) -> str:
     lines = []
     for name, info in DATASETS.items():
@@ -40,15 +46,16 @@ def table(weights_root: Path) -> str:
                 f"Measured {when} with `{command}`: {', '.join(what)}." for when, command, what in provenance(m)
             ),
             "",
-            "| family | FID (× floor) | class accuracy | precision | recall | unconditional classes (min–max) "
-            "| nearest-train L2 (median) | ms / image | NFE | parameters | size | training |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            '| family | FID (× floor) | FID of "any" (× conditional) | class accuracy | precision | recall '
+            "| unconditional classes (min–max) | nearest-train L2 (median) | ms / image | NFE | parameters | size "
+            "| training |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for fam, r in m["families"].items():
             hist = r["unconditional_histogram"]
             trained = weights.training_summary(name, fam, weights_root)
             lines.append(
-                f"| {fam} | {r['fid']:.2f} ({r['fid_over_floor']:.2f}×) | {100 * r['class_accuracy']:.1f} % "
+                f"| {fam} | {r['fid']:.2f} ({r['fid_over_floor']:.2f}×) | {any_fid(r)} | {100 * r['class_accuracy']:.1f} % "
                 f"| {r['precision']:.2f} | {r['recall']:.2f} | {min(hist)}–{max(hist)} of {r['unconditional_n']} "
                 f"| {r['nearest_train_pixel_l2']['median']:.2f} (real: {real['nearest_train_pixel_l2']['median']:.2f}) "
                 f"| {r['ms_per_image']:.1f} | {r['nfe']} | {r['parameters'] / 1e6:.2f} M | {r['bytes'] / 1e6:.1f} MB "
@@ -62,7 +69,9 @@ def table(weights_root: Path) -> str:
                 f"{fam0['n']} class-conditional samples per family ({fam0['samples']}), seed {fam0['seed']}; "
                 f"samplers — {samplers}. FID, precision and recall (k = {fam0['k']}) in the feature space of "
                 f"the {m['feature_extractor']}. Unconditional classes: how the classifier labels each family's "
-                f"unconditional samples. Speed: {fam0['ms_method']}; CPU — {speed_machines(m)}. Training: "
+                "unconditional samples (no class given). \"Any\": each image's class drawn from the training set's "
+                "class shares, then sampled as that class (what the app opens with), the same number of samples; "
+                f"— where not measured yet. Speed: {fam0['ms_method']}; CPU — {speed_machines(m)}. Training: "
                 "wall-clock time of scripts/train.py, from each model's training/summary.json.",
                 "",
             ]

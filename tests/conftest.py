@@ -123,7 +123,8 @@ def tiny_weights(tmp_path_factory, data_root) -> Path:
     assert run_script("precompute_maps", ["--dataset", "mnist", "--n", "30", "--batch-size", "10",
                                           "--weights", str(root)]) == 0  # fmt: skip
     assert run_script("evaluate", ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10",
-                                   "--n-nearest", "5", "--batch-size", "10", "--steps", "2", "--weights", str(root)]) == 0  # fmt: skip
+                                   "--n-any", "20", "--n-nearest", "5", "--batch-size", "10", "--steps", "2",
+                                   "--weights", str(root)]) == 0  # fmt: skip
     assert run_script("evaluate", ["--dataset", "mnist", "--data-root", str(data_root), "--sweep", "--sweep-n", "20",
                                    "--sweep-steps", '{"ddpm": [2, 3], "ddim": [2]}', "--batch-size", "10",
                                    "--weights", str(root)]) == 0  # fmt: skip

@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
 from playground import weights
-from playground.data import DATASETS
+from playground.data import DATASETS, draw_classes
 from playground.images import image_to_tensor, to_pil
 from playground.models import make_generator
 from playground.ui import build_app, common, compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab
@@ -68,6 +68,37 @@ def test_diffusion_handlers(use_weights):
     gif = Image.open(frames[-1][3])
     assert gif.n_frames == 3
     assert "6 network evaluations per image" in frames[-1][2]  # 3 steps × 2 with guidance
+
+
+def test_any_class_samples_the_data_and_unconditional_gives_no_class(use_weights):
+    """ "any" draws each image's class from p(y) with the seed, then samples that class; the
+    "unconditional" choice gives the model no class at all."""
+    info = DATASETS["mnist"]
+    assert common.class_choices("mnist") == ["any", *info.class_names, "unconditional"]
+    model = weights.load("mnist", "gan")
+    classes = draw_classes(info, 6, 5)
+    assert torch.equal(classes, draw_classes(info, 6, 5)) and not torch.equal(classes, draw_classes(info, 6, 6))
+    as_shown = [np.asarray(c) for c in cells(gan_tab.gan_sample("mnist", "any", 6, 5)[0], 8)]
+    expected = model.sample(6, seed=5, class_labels=classes)
+    assert all(
+        np.array_equal(a, np.asarray(to_pil(e, common.IMAGE_SCALE))) for a, e in zip(as_shown, expected, strict=True)
+    )
+    unconditional = cells(gan_tab.gan_sample("mnist", "unconditional", 6, 5)[0], 8)
+    assert np.array_equal(
+        np.asarray(unconditional[0]), np.asarray(to_pil(model.sample(6, seed=5)[0], common.IMAGE_SCALE))
+    )
+    assert "unconditional" in gan_tab.gan_discriminate("mnist", "unconditional", 2, 0)[2]
+    assert "as often as in the training data" in compare_tab.compare("mnist", "any", 2, 0)[3]
+    picture, text = vae_tab.vae_traverse("mnist", "any", 3, 0, 2, 4)
+    assert "as often as in the training data" in text
+
+
+def test_classes_are_drawn_as_often_as_in_the_training_data():
+    info = DATASETS["mnist"]
+    assert info.class_prior.sum().item() == pytest.approx(1) and info.class_prior.argmax().item() == 1  # most 1s
+    drawn = torch.bincount(draw_classes(info, 200_000, 0), minlength=10).double() / 200_000
+    assert torch.allclose(drawn, info.class_prior, atol=0.003)
+    assert torch.equal(DATASETS["fashion"].class_prior, torch.full((10,), 0.1, dtype=torch.float64))
 
 
 def test_same_seed_same_images_for_every_user(use_weights):

@@ -121,14 +121,14 @@ def test_a_drawing_encoded_three_ways(page):
 def test_diffusion_streams(page):
     page.get_by_role("tab", name="Diffusion").click()
     steps = page.get_by_label("number input for Steps", exact=True).filter(visible=True)
-    steps.fill("40")
+    steps.fill("20")
     steps.press("Enter")
     # Every progress line the page shows, recorded in the page as it changes: the tiny test model
     # runs faster than a test could poll.
     page.evaluate("""() => {
         window.stepsSeen = new Set();
         new MutationObserver(() => {
-            for (const m of document.body.innerText.matchAll(/Step (\\d+) of 40/g)) window.stepsSeen.add(m[1]);
+            for (const m of document.body.innerText.matchAll(/Step (\\d+) of 20/g)) window.stepsSeen.add(m[1]);
         }).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
     visible_button(page, "Denoise").click()

@@ -12,6 +12,7 @@ from conftest import ROOT
 from PIL import Image
 
 from playground import cli, weights
+from playground.data import DATASETS, draw_classes
 
 
 def test_sample_npz(use_weights, tmp_path, capsys):
@@ -69,7 +70,9 @@ def test_sample_any_class_and_png_grid(use_weights, tmp_path):
     assert Image.open(out).size[0] > 4 * 28
     npz = tmp_path / "a.npz"
     assert cli.main([*args, "--out", str(npz)]) == 0
-    assert np.load(npz)["labels"].tolist() == [-1] * 4
+    assert np.load(npz)["labels"].tolist() == draw_classes(DATASETS["mnist"], 4, 0).tolist()  # each drawn from p(y)
+    assert cli.main([*args, "--label", "unconditional", "--out", str(npz)]) == 0
+    assert np.load(npz)["labels"].tolist() == [-1] * 4  # no class given
 
 
 def test_info_lists_weights(use_weights, capsys):

@@ -63,8 +63,8 @@ def evaluate():
 
 def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, data_root, tmp_path):
     out = tmp_path / "metrics.json"
-    argv = ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10", "--n-nearest", "5",
-            "--batch-size", "10", "--steps", "2", "--out", str(out)]  # fmt: skip
+    argv = ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10", "--n-any", "20",
+            "--n-nearest", "5", "--batch-size", "10", "--steps", "2", "--out", str(out)]  # fmt: skip
     assert evaluate.main(argv) == 0
     m = json.loads(out.read_text())
     assert m["real_data"]["fid"] >= 0 and "test set" in m["real_data"]["method"]
@@ -73,6 +73,8 @@ def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, dat
         assert r["n"] == 20 and r["class_accuracy_n"] == 20 and 0 <= r["class_accuracy"] <= 1
         assert "rounded to 8 bits" in r["samples"]
         assert sum(r["unconditional_histogram"]) == 10
+        assert r["any"]["n"] == 20 and r["any"]["fid_over_conditional"] == pytest.approx(r["any"]["fid"] / r["fid"])
+        assert 0 <= r["any"]["precision"] <= 1 and "training set's class shares" in r["any"]["samples"]
         assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
         assert r["ms_per_image"] > 0 and r["parameters"] > 0 and r["bytes"] > 0
         assert r["fid_over_floor"] == pytest.approx(r["fid"] / m["real_data"]["fid"])
@@ -88,8 +90,8 @@ def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, dat
 
 def test_evaluating_some_families_keeps_the_others(evaluate, use_weights, data_root, tmp_path):
     out = tmp_path / "metrics.json"
-    base = ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10", "--n-nearest", "5",
-            "--batch-size", "10", "--steps", "2", "--out", str(out)]  # fmt: skip
+    base = ["--dataset", "mnist", "--data-root", str(data_root), "--n", "20", "--n-uncond", "10", "--n-any", "20",
+            "--n-nearest", "5", "--batch-size", "10", "--steps", "2", "--out", str(out)]  # fmt: skip
     assert evaluate.main([*base, "--families", "gan", "vae"]) == 0
     first = json.loads(out.read_text())["families"]
     assert evaluate.main([*base, "--families", "vae", "--seed", "0"]) == 0

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from playground import weights
-from playground.data import DATASETS, DataError, DatasetInfo, get_info, parse_label
+from playground.data import ANY, DATASETS, UNCONDITIONAL, DataError, DatasetInfo, draw_classes, get_info, parse_label
 from playground.images import CAPTION_PX, Tiling, tile, to_pil
 from playground.models import Cost
 
@@ -33,9 +33,11 @@ def dataset_choices() -> list[tuple[str, str]]:
 
 
 def class_choices(dataset: str | None) -> list[str]:
+    """ "any" (each image's class drawn as often as in the training data), every class, and
+    "unconditional" (no class given: the model's own unconditional mode)."""
     if dataset not in DATASETS:
-        return ["any"]
-    return ["any", *DATASETS[dataset].class_names]
+        return [ANY]
+    return [ANY, *DATASETS[dataset].class_names, UNCONDITIONAL]
 
 
 def number(value, name: str, low: float, high: float, integer: bool = True) -> int | float:
@@ -111,21 +113,41 @@ def label(dataset: str, value) -> int | None:
 
 @dataclass
 class Request:
-    """The controls every tab has, checked."""
+    """The controls every tab has, checked. `label` is the one class asked for, or None for
+    "any" and "unconditional"; `labels` is what the models are given."""
 
     info: DatasetInfo
     label: int | None
     n: int
     seed: int
+    unconditional: bool = False
+
+    @property
+    def labels(self) -> int | torch.Tensor | None:
+        """The class, or for "any" a class per image drawn from p(y) with the seed (so that the
+        samples follow the data, p(x) = Σ p(y) p(x | y)), or None: unconditional."""
+        if self.label is not None or self.unconditional:
+            return self.label
+        return draw_classes(self.info, self.n, self.seed)
+
+    @property
+    def caption(self) -> str:
+        if self.unconditional:
+            return "unconditional: no class given"
+        if self.label is None:
+            return "any class, each drawn as often as in the training data"
+        return f"class {self.info.class_names[self.label]}"
 
 
 def request(dataset, class_name, n, seed) -> Request:
     info = dataset_info(dataset)
+    unconditional = isinstance(class_name, str) and class_name.strip().lower() == UNCONDITIONAL
     return Request(
         info,
-        label(dataset, class_name),
+        None if unconditional else label(dataset, class_name),
         number(n, "number of images", 1, MAX_IMAGES),
         number(seed, "seed", 0, MAX_SEED),
+        unconditional,
     )
 
 
@@ -199,10 +221,6 @@ def cell(dataset: str, picture: Image.Image | None, columns: int, captioned: boo
         return None
     crop = picture.crop(layout.box(i))
     return None if crop.convert("L").getextrema() == (255, 255) else crop  # a blank cell of the last row
-
-
-def class_caption(info: DatasetInfo, y: int | None) -> str:
-    return "any class" if y is None else f"class {info.class_names[y]}"
 
 
 def new_seed() -> int:

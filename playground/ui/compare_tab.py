@@ -45,20 +45,21 @@ def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[Image
         raise gr.Error("number of images must be at most 16 here (diffusion makes each with dozens of network passes)")
     out, lines = [], []
     models = {fam: common.load(dataset, fam) for fam in FAMILY_TITLES}
+    labels = r.labels  # "any": the same drawn classes for every family
     for fam, model in models.items():  # refuse before computing anything
-        common.check_budget(model, r.n, model.cost(class_labels=r.label), f"{FAMILY_TITLES[fam]} here")
+        common.check_budget(model, r.n, model.cost(class_labels=labels), f"{FAMILY_TITLES[fam]} here")
     for fam, title in FAMILY_TITLES.items():
         model = models[fam]
         # every model samples with its own settings (ψ, sampler, guidance): those its metrics were measured with
-        images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
-        cost = model.cost(class_labels=r.label)
+        images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=labels)
+        cost = model.cost(class_labels=labels)
         size = sum(p.stat().st_size for p in weights.model_dir(dataset, fam).rglob("*.safetensors"))
         out.append(common.picture(images, verdicts(dataset, images), columns=COMPARE_COLUMNS))
         lines.append(
             f"| {title} | {ms:.0f} ms | {ms / r.n:.1f} ms | {cost.nfe} | {cost.parameters / 1e6:.2f} M | {size / 1e6:.1f} MB |"
         )
     table = (
-        f"Measured now, on this machine ({common.class_caption(r.info, r.label)}, seed {r.seed}):\n\n"
+        f"Measured now, on this machine ({r.caption}, seed {r.seed}):\n\n"
         "| family | these images | per image | network evaluations per image | parameters | on disk |\n"
         "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(lines)
     )
@@ -191,16 +192,17 @@ def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
     """The measured quality of every family, read from weights/<dataset>/metrics.json."""
     m = _metrics(dataset)
     real = m["real_data"]
-    rows = [["real data (floor)", real["fid"], 1.0, None, real["precision"], real["recall"], None,
+    rows = [["real data (floor)", real["fid"], 1.0, None, None, real["precision"], real["recall"], None,
              real["nearest_train_pixel_l2"]["median"], None, None, None]]  # fmt: skip
     for fam, f in m["families"].items():
         hist = np.array(f["unconditional_histogram"])
         rows.append([
-            FAMILY_TITLES.get(fam, fam), f["fid"], f["fid_over_floor"], f["class_accuracy"], f["precision"], f["recall"],
+            FAMILY_TITLES.get(fam, fam), f["fid"], f["fid_over_floor"], f.get("any", {}).get("fid"), f["class_accuracy"],
+            f["precision"], f["recall"],
             f"{hist.min()}–{hist.max()} of {f['unconditional_n']}", f["nearest_train_pixel_l2"]["median"],
             f["ms_per_image"], f["nfe"], _training(dataset, fam),
         ])  # fmt: skip
-    columns = ["", "FID", "× floor", "class accuracy", "precision", "recall", "unconditional classes (min–max)",
+    columns = ["", "FID", "× floor", 'FID of "any"', "class accuracy", "precision", "recall", "unconditional classes (min–max)",
                "nearest training image (median L2)", "ms / image", "NFE", "training"]  # fmt: skip
     df = pd.DataFrame(rows, columns=columns).round(3)
     fam0 = next(iter(m["families"].values()))
@@ -210,7 +212,9 @@ def quality_table(dataset: str) -> tuple[pd.DataFrame, str]:
         + f". FID, precision and recall (k = {fam0['k']}, Kynkäänniemi et al. 2019) in the feature space of the "
         f"{m['feature_extractor']}. The floor is {real['method'].lower()}. Nearest training image: "
         f"{real['nearest_train_method'].lower()}; the real row is the same for real test images. Speed: "
-        f"{fam0['ms_method']}; CPU — {speed_machines(m)}. Training: wall-clock time of our own training "
+        f'{fam0["ms_method"]}; CPU — {speed_machines(m)}. FID of "any": the same number of samples, each '
+        "image's class drawn from the training set's class shares (what every tab opens with); empty where not "
+        "measured yet. Training: wall-clock time of our own training "
         f"script, from each model's training/summary.json. {_when(m)} "
         "Classifier test accuracy: "
         f"{m['classifier']['test_accuracy']:.2%}. FID here is not comparable with published Inception FIDs: "

@@ -29,7 +29,9 @@ DPM-Solver++'s large steps while adding fresh noise like DDPM.
 it was told "no class". *Classifier-free guidance* pushes each step away from the unconditional
 prediction and towards the class one: `ε = ε_none + w · (ε_class − ε_none)`. Each step then
 costs two network evaluations. A larger `w` makes images more surely of their class and less
-varied; each model opens at the scale it was measured with, which the Compare tab's numbers use."""
+varied; each model opens at the scale it was measured with, which the Compare tab's numbers use.
+"Any" draws each image's class as often as in the training data, then guides towards it;
+"unconditional" gives "no class" and no guidance: one evaluation per step, and weaker images."""
 
 MAX_DIFFUSION_IMAGES = 16  # each image costs (steps × 2) UNet passes: keep a click quick
 MAX_UI_STEPS = 1000
@@ -92,14 +94,15 @@ def diffusion_sample(
     scheduler, steps, guidance = check_options(scheduler, steps, guidance)
     model = common.load(dataset, "diffusion")
     g = make_generator(r.seed)
-    z = model.sample_latent(r.n, g, r.label)
+    labels = r.labels
+    z = model.sample_latent(r.n, g, labels)
     nrow = min(r.n, 4 if r.n <= 16 else 8)
-    cost = model.cost(num_inference_steps=steps, guidance_scale=guidance, class_labels=r.label)
+    cost = model.cost(num_inference_steps=steps, guidance_scale=guidance, class_labels=labels)
     common.check_budget(model, r.n, cost, f"{SCHEDULER_NAMES[scheduler]} with {steps} steps")
     frames = []
     t0 = time.perf_counter()
     trajectory = model.trajectory(
-        z, r.label, num_inference_steps=steps, scheduler=scheduler, guidance_scale=guidance, generator=g
+        z, labels, num_inference_steps=steps, scheduler=scheduler, guidance_scale=guidance, generator=g
     )
     stride = max(1, steps // 60)  # at most ~60 streamed frames: the browser, not the model, is the limit
     for frame in trajectory:

@@ -19,21 +19,23 @@ learns to catch fakes, the generator learns to fool it. Nobody ever tells the ge
 digit looks like — it only learns what gets past the detective.
 
 **How it makes a class:** this GAN is *conditional*: the generator is given the class beside
-`z`, and the discriminator judges "is this a real 7?" (a projection discriminator). "Any" uses a
-learned *no-class* label, so it is a truly unconditional sample."""
+`z`, and the discriminator judges "is this a real 7?" (a projection discriminator). "Any" draws
+each image's class as often as it occurs in the training data, then makes that class: that is how
+the data itself is made, p(x) = Σ p(y) p(x | y). "Unconditional" gives a learned *no-class*
+label instead, which the generator saw a fifth of the time in training: compare the two."""
 
 
 @results.remembered()
 def gan_sample(
     dataset: str, class_name: str, n: float, seed: float, truncation: float | None = None
 ) -> tuple[Image.Image, str]:
-    """Generate `n` images of a class ("any" or a class name) from the GAN; `truncation` ψ in
+    """Generate `n` images of a class ("any", "unconditional" or a class name) from the GAN; `truncation` ψ in
     (0, 1] draws z nearer the prior's centre (cleaner, less varied images)."""
     r = common.request(dataset, class_name, n, seed)
     model = common.load(dataset, "gan")
     truncation = model.config.truncation if truncation is None else truncation
     psi = common.number(truncation, "truncation", 0.05, 1.0, integer=False)
-    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label, truncation=psi)
+    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.labels, truncation=psi)
     return common.picture(images), common.cost_line(f"GAN generator (ψ = {psi:g})", r.n, ms, model.cost())
 
 
@@ -42,19 +44,20 @@ def gan_discriminate(dataset: str, class_name: str, n: float, seed: float) -> tu
     """The discriminator's verdict — its probability of "real" — on generated and on real test images."""
     r = common.request(dataset, class_name, n, seed)
     model = common.load(dataset, "gan")
-    fakes = model.sample(r.n, seed=r.seed, class_labels=r.label)
+    labels = r.labels
+    fakes = model.sample(r.n, seed=r.seed, class_labels=labels)
     real_x, real_y = common.examples(dataset)
     pool = torch.arange(len(real_y)) if r.label is None else torch.nonzero(real_y == r.label).flatten()
     pick = pool[torch.randperm(len(pool), generator=make_generator(r.seed))[: r.n]]
     reals, real_labels = real_x[pick], real_y[pick]
     # Each image is judged as the class it claims to be (fakes: the class asked for).
-    p_fake, ms = common.timed(model.discriminate, fakes, r.label)
-    p_real = model.discriminate(reals, real_labels if r.label is not None else None)
+    p_fake, ms = common.timed(model.discriminate, fakes, labels)
+    p_real = model.discriminate(reals, None if r.unconditional else real_labels)
     fake_picture = common.picture(fakes, [f"D = {p:.2f}" for p in p_fake.tolist()], columns=4)
     real_picture = common.picture(reals, [f"D = {p:.2f}" for p in p_real.tolist()], columns=4)
     text = (
         f"Mean probability of **real**: generated {p_fake.mean():.2f}, real test images {p_real.mean():.2f} "
-        f"({common.class_caption(r.info, r.label)}). At the end of training the two are close: the "
+        f"({r.caption}). At the end of training the two are close: the "
         f"detective can no longer tell them apart reliably — which is what the forger was trained for. "
         f"Judging {r.n} images took {ms:.0f} ms."
     )

@@ -249,13 +249,13 @@ def same_seed(dataset: str, class_name: str, seed: float) -> tuple[Image.Image, 
     out, captions, lines = [], [], []
     for fam, title in FAMILY_TITLES.items():
         model = common.load(dataset, fam)
-        image, ms = common.timed(model.sample, 1, seed=r.seed, class_labels=r.label)  # each at its defaults
-        cost = model.cost(class_labels=r.label)
+        image, ms = common.timed(model.sample, 1, seed=r.seed, class_labels=r.labels)  # each at its defaults
+        cost = model.cost(class_labels=r.labels)
         out.append(to_pil(image[0], 6))
         captions.append(f"{title}: {ms:.0f} ms, {cost.nfe} evaluations")
         lines.append(f"{title}: a vector of {int(np.prod(model.latent_shape))} numbers")
     text = (
-        f"Seed {r.seed} starts the same random stream for all three ({common.class_caption(r.info, r.label)}); "
+        f"Seed {r.seed} starts the same random stream for all three ({r.caption}); "
         f"each reads as many numbers as its latent space has — {'; '.join(lines)} — so the images differ, "
         "but each family gives this seed the same image every time."
     )

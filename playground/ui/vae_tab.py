@@ -23,7 +23,8 @@ plausible: that is how a VAE generates.
 *conditional* VAE), so "make a 7" decodes a code *as a 7*, a code drawn from where the encoder
 puts real 7s. Trained a fifth of the time with no label, the same VAE also works
 unconditionally; then the code must carry the class too, and the latent map shows the classes
-gathering in their own regions, found without being told."""
+gathering in their own regions, found without being told. "Any" draws each image's class as often
+as in the training data and decodes it as that class; "unconditional" is the no-label mode."""
 
 DRAW_TIP = "Draw one digit or garment, large, in the middle."
 FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is scaled, as in the data
@@ -31,10 +32,10 @@ FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is sc
 
 @results.remembered()
 def vae_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[Image.Image, str]:
-    """Generate `n` images of a class ("any" or a class name) from the VAE's decoder."""
+    """Generate `n` images of a class ("any", "unconditional" or a class name) from the VAE's decoder."""
     r = common.request(dataset, class_name, n, seed)
     model = common.load(dataset, "vae")
-    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.label)
+    images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.labels)
     return common.picture(images), common.cost_line("VAE decoder", r.n, ms, model.cost())
 
 
@@ -93,12 +94,14 @@ def vae_traverse(
     d = common.number(dimension, "dimension", 0, model.config.latent_dim - 1)
     span = common.number(span, "span", 0.5, 5, integer=False)
     steps = common.number(steps, "steps", 2, 16)
-    z = model.sample_latent(1, make_generator(r.seed), r.label).repeat(steps, 1)
+    labels = r.labels
+    labels = labels.expand(steps) if isinstance(labels, torch.Tensor) else labels  # one class for the walk
+    z = model.sample_latent(1, make_generator(r.seed), r.labels).repeat(steps, 1)
     z[:, d] = z[0, d] + torch.linspace(-span, span, steps)
-    strip = grid(model.decode(z, r.label), nrow=steps, scale=3)
+    strip = grid(model.decode(z, labels), nrow=steps, scale=3)
     return (
         strip,
-        f"Dimension {d}, from {z[0, d]:.2f} to {z[-1, d]:.2f} ({steps} stops) around a sample of {common.class_caption(r.info, r.label)}.",
+        f"Dimension {d}, from {z[0, d]:.2f} to {z[-1, d]:.2f} ({steps} stops) around a sample of {r.caption}.",
     )
 
 
