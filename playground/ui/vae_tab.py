@@ -94,11 +94,11 @@ def vae_traverse(
     d = common.number(dimension, "dimension", 0, model.config.latent_dim - 1)
     span = common.number(span, "span", 0.5, 5, integer=False)
     steps = common.number(steps, "steps", 2, 16)
-    labels = r.labels
-    labels = labels.expand(steps) if isinstance(labels, torch.Tensor) else labels  # one class for the walk
-    z = model.sample_latent(1, make_generator(r.seed), r.labels).repeat(steps, 1)
+    drawn = r.labels
+    z = model.sample_latent(1, make_generator(r.seed), drawn).repeat(steps, 1)
     z[:, d] = z[0, d] + torch.linspace(-span, span, steps)
-    strip = grid(model.decode(z, labels), nrow=steps, scale=3)
+    walk = drawn.expand(steps) if isinstance(drawn, torch.Tensor) else drawn  # one class for the whole walk
+    strip = grid(model.decode(z, walk), nrow=steps, scale=3)
     return (
         strip,
         f"Dimension {d}, from {z[0, d]:.2f} to {z[-1, d]:.2f} ({steps} stops) around a sample of {r.caption}.",
