@@ -196,5 +196,5 @@ def cells(picture, columns: int, captioned: bool = False, dataset: str = "mnist"
 
     picture = picture if hasattr(picture, "crop") else Image.open(picture)
     layout = common.tiling_of(dataset, picture, columns, captioned)
-    found = [picture.crop(layout.box(i)) for i in range(layout.n)]
-    return [c for c in found if c.convert("L").getextrema() != (255, 255)]
+    found = [common.crop_cell(picture, layout, i) for i in range(layout.n)]
+    return [c for c in found if c is not None]

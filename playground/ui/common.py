@@ -208,7 +208,13 @@ def tiling_of(dataset: str, picture: Image.Image, columns: int, captioned: bool)
     step_x, step_y = (s - one.pad for s in one.size)
     shown = max(1, min(columns, round((picture.width - one.pad) / step_x)))  # fewer images than columns
     rows = max(1, round((picture.height - one.pad) / step_y))
-    return Tiling(rows * shown if rows > 1 else shown, columns, size, size, caption=one.caption)
+    return Tiling(rows * shown, columns, size, size, caption=one.caption)  # a second row means a full first
+
+
+def crop_cell(picture: Image.Image, layout: Tiling, i: int) -> Image.Image | None:
+    """Cell `i` of a picture, or None where it is blank (the padding that ends the last row)."""
+    crop = picture.crop(layout.box(i))
+    return None if crop.convert("L").getextrema() == (255, 255) else crop
 
 
 def cell(dataset: str, picture: Image.Image | None, columns: int, captioned: bool, xy) -> Image.Image | None:
@@ -217,10 +223,7 @@ def cell(dataset: str, picture: Image.Image | None, columns: int, captioned: boo
         return None
     layout = tiling_of(dataset, picture, columns, captioned)
     i = layout.index_at(*xy)
-    if i is None:
-        return None
-    crop = picture.crop(layout.box(i))
-    return None if crop.convert("L").getextrema() == (255, 255) else crop  # a blank cell of the last row
+    return None if i is None else crop_cell(picture, layout, i)
 
 
 def new_seed() -> int:
