@@ -19,6 +19,7 @@ def main() -> None:
         build_app(),
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        warm_start=True,
     )
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 
 @dataclass(frozen=True)
@@ -145,29 +144,34 @@ def parse_label(info: DatasetInfo, label: int | str | None) -> int | None:
     return int(label)
 
 
-class _CIFAR10Files(torchvision.datasets.CIFAR10):
+def _cifar10_files(torchvision):
     """CIFAR-10 read from its python batches without checking their md5 sums.
 
     torchvision checks the sums of the official archive; a copy the user made (or the tiny files
     the tests write in the same format) is read as long as the files are there.
     """
 
-    def _check_integrity(self) -> bool:
-        root = Path(self.root) / self.base_folder
-        return all((root / name).is_file() for name, _ in self.train_list + self.test_list)
+    class CIFAR10Files(torchvision.datasets.CIFAR10):
+        def _check_integrity(self) -> bool:
+            root = Path(self.root) / self.base_folder
+            return all((root / name).is_file() for name, _ in self.train_list + self.test_list)
 
-    def _load_meta(self) -> None:
-        if not (Path(self.root) / self.base_folder / self.meta["filename"]).is_file():
-            raise RuntimeError("CIFAR-10's batches.meta is missing")
-        self.classes = list(DATASETS["cifar10"].class_names)
-        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        def _load_meta(self) -> None:
+            if not (Path(self.root) / self.base_folder / self.meta["filename"]).is_file():
+                raise RuntimeError("CIFAR-10's batches.meta is missing")
+            self.classes = list(DATASETS["cifar10"].class_names)
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    return CIFAR10Files
 
 
 def _torchvision_dataset(name: str, root: str, train: bool, download: bool):
+    import torchvision  # seconds of the app's start, which reads no dataset: only when one is read
+
     cls = {
         "mnist": torchvision.datasets.MNIST,
         "fashion": torchvision.datasets.FashionMNIST,
-        "cifar10": _CIFAR10Files,
+        "cifar10": _cifar10_files(torchvision),
     }[name]
     try:
         return cls(root, train=train, download=False)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid
 
 
 def _levels(images: torch.Tensor) -> torch.Tensor:
@@ -36,6 +35,8 @@ def to_pil(image: torch.Tensor, scale: int = 1) -> Image.Image:
 
 def grid(images: torch.Tensor, nrow: int = 10, padding: int = 2, scale: int = 1) -> Image.Image:
     """Images (N, C, H, W) in [0, 1] tiled into one PIL image, `nrow` per row."""
+    from torchvision.utils import make_grid  # torchvision is seconds of the app's start: when first used
+
     g = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
     if images.shape[1] == 1:
         g = g[:1]

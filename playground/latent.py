@@ -8,10 +8,13 @@ latent vector (PCA's inverse transform: the mean plus the two principal directio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
+
+if TYPE_CHECKING:
+    from sklearn.decomposition import PCA
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -66,6 +69,8 @@ class LatentMap:
         flat = latents.detach().flatten(1).double().cpu().numpy()
         # "auto": exact for the GAN and VAE, randomized (seeded) for diffusion's 8,624 numbers, where a
         # full SVD took 15 s against 1
+        from sklearn.decomposition import PCA
+
         pca = PCA(n_components=2, svd_solver="auto", random_state=seed).fit(flat)
         points = pca.transform(flat)
         lo, hi = points.min(0), points.max(0)
@@ -132,6 +137,8 @@ def image_space_points(real: torch.Tensor, models: dict) -> dict[str, np.ndarray
     images, each family's samples ("gan", "vae", "diffusion" in `models`, each at its own settings,
     seed 0) and one diffusion run (seed 1, unconditional) as a path from its starting noise
     (clipped to the pixel range) to its sample. Also `explained`, the variance the two axes hold."""
+    from sklearn.decomposition import PCA
+
     pca = PCA(n_components=2, svd_solver="full").fit(real.flatten(1).double().numpy())
 
     def project(x: torch.Tensor) -> np.ndarray:

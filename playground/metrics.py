@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from playground.models import Classifier
+
+if TYPE_CHECKING:
+    from torchmetrics.image.fid import FrechetInceptionDistance
 
 
 class ClassifierFeatures(nn.Module):
@@ -32,6 +35,8 @@ class ClassifierFeatures(nn.Module):
 
 def make_fid(classifier: Classifier) -> FrechetInceptionDistance:
     """An FID metric over our classifier's features; images are floats in [0, 1]."""
+    from torchmetrics.image.fid import FrechetInceptionDistance  # only to measure
+
     return FrechetInceptionDistance(feature=ClassifierFeatures(classifier), normalize=True, reset_real_features=False)
 
 

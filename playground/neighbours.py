@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from sklearn.neighbors import NearestNeighbors
 
 from playground import weights
+
+if TYPE_CHECKING:
+    from sklearn.neighbors import NearestNeighbors
 
 SPACES = {
     "pixels": "Euclidean distance between the images' pixels (in [0, 1])",
@@ -44,6 +47,8 @@ def _fitted(dataset: str, space: str) -> NearestNeighbors:
     with _lock:
         if key not in _index:
             x, _, _ = weights.load_training_subset(dataset)
+            from sklearn.neighbors import NearestNeighbors  # scikit-learn is a second of the app's start
+
             _index[key] = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(_embed(dataset, x, space).numpy())
         return _index[key]
 

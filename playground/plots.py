@@ -7,12 +7,24 @@ from __future__ import annotations
 import io
 import threading
 
-import matplotlib
+import numpy as np
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+
+class _Pyplot:
+    """matplotlib.pyplot (Agg), imported on first use: the app answers its first request before any
+    figure is drawn, and matplotlib is a second of its start (README, "Speed and load")."""
+
+    def __getattr__(self, name: str):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+
+        return getattr(matplotlib.pyplot, name)
+
+
+plt = _Pyplot()
 
 _lock = threading.Lock()  # pyplot's state is global: one figure at a time
 COLORS = ["#4f46e5", "#db2777", "#059669", "#d97706", "#0891b2", "#7c3aed"]
@@ -130,7 +142,17 @@ def mean_spread_plot(mean: np.ndarray, std: np.ndarray, title: str = "") -> Imag
 
 MAP_SIZE = (5.2, 5.2)  # inches at 100 dpi: a 520 × 520 image
 MAP_AXES = (0.11, 0.09, 0.86, 0.82)  # left, bottom, width, height of the data area, as figure fractions
-CLASS_COLORS = plt.get_cmap("tab10").colors
+
+
+def class_colors() -> tuple:
+    """One colour per class (matplotlib's tab10)."""
+    return plt.get_cmap("tab10").colors
+
+
+def __getattr__(name: str):
+    if name == "CLASS_COLORS":  # plots.CLASS_COLORS, without importing matplotlib with this module
+        return class_colors()
+    raise AttributeError(name)
 
 
 def latent_map(
@@ -143,7 +165,7 @@ def latent_map(
     path: np.ndarray | None = None,
 ):
     """Map points coloured by class; see `scatter_map`."""
-    groups = [(name, points[labels == k], CLASS_COLORS[k % 10]) for k, name in enumerate(class_names)]
+    groups = [(name, points[labels == k], class_colors()[k % 10]) for k, name in enumerate(class_names)]
     return scatter_map(groups, extent, title, marks, path)
 
 

@@ -2,6 +2,7 @@
 
     python scripts/bench.py --dataset fashion --repeat 5
     python scripts/bench.py --dataset mnist --only ping gan_sample diffusion_sample
+    python scripts/bench.py --cold-start 3   # start to first answer of `python app.py`, against `import gradio`
 
 Launches the app in this process on the shipped weights (or drives --url), then calls each
 endpoint at the page's opening settings. Two figures per endpoint, in milliseconds from the call
@@ -101,6 +102,50 @@ def sampler_speed(dataset: str, n: int = 16) -> dict:
     return {"own_sampler": own, "ms": out, "speedup": out["sde-dpm++ 50 steps"] / out["own"], "n": n}
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cold_start(runs: int, dataset: str, port: int = 7893, timeout_s: float = 300) -> dict:
+    """Seconds from starting `python app.py` (a new process, warm start and all) to its first answer
+    at the page's opening settings (`/gan_sample`), against `python -c "import gradio"`, alternated
+    `runs` times so that both see the same machine. The ratio is of the medians."""
+    import subprocess
+
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    imports, answers = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import gradio"], check=True, env=env)
+        imports.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        app = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            while True:
+                if app.poll() is not None:
+                    raise RuntimeError(f"app.py exited with {app.returncode} before answering")
+                if time.perf_counter() - t0 > timeout_s:
+                    raise RuntimeError(f"app.py gave no answer in {timeout_s:.0f} s")
+                try:
+                    client(f"http://127.0.0.1:{port}/").predict(dataset, "any", 16, 0, api_name="/gan_sample")
+                    break
+                except Exception:  # noqa: BLE001 - not up yet: connection refused, or no config yet
+                    time.sleep(0.1)
+            answers.append(time.perf_counter() - t0)
+        finally:
+            app.terminate()
+            app.wait(30)
+        print(f"import gradio {imports[-1]:.1f} s, app.py start to first answer {answers[-1]:.1f} s", flush=True)
+    out = {"import_gradio_s": statistics.median(imports), "first_answer_s": statistics.median(answers), "runs": runs}
+    out["ratio"] = out["first_answer_s"] / out["import_gradio_s"]
+    print(
+        f"median of {runs}: import gradio {out['import_gradio_s']:.1f} s, start to first answer "
+        f"{out['first_answer_s']:.1f} s: {out['ratio']:.2f}x"
+    )
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="mnist")
@@ -115,7 +160,18 @@ def main(argv=None) -> int:
         help="let gradio_client build a new SSL context per request, as it does by default",
     )
     p.add_argument("--image-format", help="send images in this format instead of the app's own (png), e.g. webp")
+    p.add_argument(
+        "--cold-start",
+        type=int,
+        metavar="RUNS",
+        help="instead: time `python app.py` from start to first answer against `import gradio`, RUNS times each",
+    )
     args = p.parse_args(argv)
+    if args.cold_start:
+        out = cold_start(args.cold_start, args.dataset)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"cold_start": out}, indent=2) + "\n")
+        return 0
 
     from playground import weights
     from playground.images import to_pil

@@ -310,7 +310,7 @@ def main(argv=None) -> int:
             y = torch.where(torch.rand(len(y), device=y.device) < vae.config.null_class_prob, k, y)
             opt.zero_grad()
             logits, mean, logvar = model(x, y)
-            rec, kl = VAE.loss(logits, x, mean, logvar, vae.config.beta)
+            rec, kl = vae.loss(logits, x, mean, logvar)
             accelerator.backward(rec + kl)
             opt.step()
             return {"loss": (rec + kl).item(), "reconstruction": rec.item(), "kl": kl.item()}

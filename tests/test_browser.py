@@ -45,29 +45,112 @@ def app_url(tiny_weights_both):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.problems = []
-        own = urlparse(app_url).netloc
-        page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
-        page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
-        page.on(
-            "request",
-            lambda r: urlparse(r.url).netloc not in ("", own) and not r.url.startswith(("data:", "blob:"))
-            and page.problems.append(f"request to another host: {r.url}"),
-        )  # fmt: skip
-        page.goto(app_url)
-        page.get_by_role("tab", name="GAN").wait_for()
-        wait_idle(page)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str, width: int = 1280, height: int = 900):
+    """A new page at `url` that records console errors and requests to other hosts in `.problems`."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.problems = []
+    own = urlparse(url).netloc
+    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
+    page.on(
+        "request",
+        lambda r: urlparse(r.url).netloc not in ("", own) and not r.url.startswith(("data:", "blob:"))
+        and page.problems.append(f"request to another host: {r.url}"),
+    )  # fmt: skip
+    page.goto(url)
+    page.get_by_role("tab", name="GAN").wait_for()
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(app_url, browser):
+    page = open_page(browser, app_url)
+    wait_idle(page)
+    yield page
+    page.close()
 
 
 def shot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+TABS = ["GAN", "VAE", "Diffusion", "Compare", "Latent space"]
+
+
+def shown_images(page) -> int:
+    """Images with pixels in the open tab (an empty gr.Image has no <img>)."""
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.image-frame img')]"
+        ".filter(i => i.offsetParent !== null && i.complete && i.naturalWidth > 0).length"
+    )
+
+
+def test_every_tab_opens_with_images(app_url, browser):
+    """At 1280x720, opening / shows results on every tab without pressing any button."""
+    page = open_page(browser, app_url, 1280, 720)
+    try:
+        for name in TABS:
+            page.get_by_role("tab", name=name).click()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.image-frame img')]"
+                ".some(i => i.offsetParent !== null && i.complete && i.naturalWidth > 0)",
+                timeout=60_000,
+            )
+            wait_idle(page)
+            assert shown_images(page) >= {"GAN": 3, "VAE": 4, "Diffusion": 4, "Compare": 3}.get(name, 4), name
+            page.screenshot(path=ARTIFACTS / f"opened-{name.split()[0].lower()}.png", full_page=True)
+        assert page.problems == []
+    finally:
+        page.close()
+
+
+def test_a_deep_link_opens_its_view_in_presenter_mode(app_url, browser):
+    url = app_url.rstrip("/") + "/?dataset=fashion&tab=diffusion&class=Sneaker&seed=3&steps=4&present=1"
+    page = open_page(browser, url, 1280, 720)
+    try:
+        page.get_by_text("4 steps").filter(visible=True).wait_for(timeout=60_000)  # the run the link names
+        assert page.get_by_role("tab", name="Diffusion", selected=True).count() == 1
+        assert page.get_by_label("Dataset (for the whole page)").input_value() == "Fashion-MNIST"
+        assert page.get_by_label("Class", exact=True).filter(visible=True).first.input_value() == "Sneaker"
+        assert page.get_by_label("Seed", exact=True).filter(visible=True).first.input_value() == "3"
+        assert page.evaluate("() => document.body.classList.contains('present')")
+        assert page.locator(".lesson").filter(visible=True).count() == 0  # lessons folded away
+        assert page.get_by_label("Presenter mode").is_checked()
+        wait_idle(page)
+        assert shown_images(page) >= 4
+        page.screenshot(path=ARTIFACTS / "deep-link-presenter.png", full_page=True)
+        # the control gives this view's link back, at the address the page was opened at
+        page.get_by_label("Presenter mode").uncheck()
+        assert not page.evaluate("() => document.body.classList.contains('present')")
+        visible_button(page, "Link to this view").click()
+        link = page.locator("#view-link textarea, #view-link input").first
+        page.wait_for_function("() => document.querySelector('#view-link textarea, #view-link input')?.value")
+        value = link.input_value()
+        assert value.startswith(app_url.rstrip("/") + "/?"), value
+        for part in ("dataset=fashion", "tab=diffusion", "class=Sneaker", "seed=3", "steps=4"):
+            assert part in value, value
+        assert "present" not in value
+        assert page.problems == []
+    finally:
+        page.close()
+
+
+def test_a_bad_deep_link_opens_the_defaults_and_says_why(app_url, browser):
+    page = open_page(browser, app_url.rstrip("/") + "/?tab=nowhere&seed=-4&dataset=mnist")
+    try:
+        page.get_by_text("tab must be one of").wait_for(timeout=30_000)
+        assert page.get_by_role("tab", name="GAN", selected=True).count() == 1
+        assert page.get_by_label("Seed", exact=True).filter(visible=True).first.input_value() == "0"
+    finally:
+        page.close()
 
 
 def test_gan_tab_generates(page):
@@ -121,18 +204,18 @@ def test_a_drawing_encoded_three_ways(page):
 def test_diffusion_streams(page):
     page.get_by_role("tab", name="Diffusion").click()
     steps = page.get_by_label("number input for Steps", exact=True).filter(visible=True)
-    steps.fill("20")
+    steps.fill("19")  # not the model's own 20: the page opened with that run, from the results cache
     steps.press("Enter")
     # Every progress line the page shows, recorded in the page as it changes: the tiny test model
     # runs faster than a test could poll.
     page.evaluate("""() => {
         window.stepsSeen = new Set();
         new MutationObserver(() => {
-            for (const m of document.body.innerText.matchAll(/Step (\\d+) of 20/g)) window.stepsSeen.add(m[1]);
+            for (const m of document.body.innerText.matchAll(/Step (\\d+) of 19/g)) window.stepsSeen.add(m[1]);
         }).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
     visible_button(page, "Denoise").click()
-    page.get_by_text("network evaluations per image").filter(visible=True).wait_for()
+    page.get_by_text("19 steps").filter(visible=True).wait_for()
     seen = page.evaluate("() => [...window.stepsSeen]")
     assert seen, "no intermediate step was shown while the run streamed"
     shot(page, "diffusion")

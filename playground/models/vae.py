@@ -10,14 +10,22 @@ found; with a class given, z mostly carries the style (slant, thickness, ...).
 
 "Make a 7" decodes, with the label 7, a z drawn from where the encoder puts real 7s: after
 training, the encoder means of each class's training images (encoded with their label) are
-summarised by a Gaussian (mean and Cholesky factor of the covariance), an "ex-post density
-estimate" of the aggregate posterior (Ghosh et al. 2020, "From Variational to Deterministic
-Autoencoders"). The standard-normal prior leaves holes the decoder never saw, and more of its
-samples came out as another class.
+summarised by a mixture of Gaussians (weights, means and Cholesky factors of the covariances),
+an "ex-post density estimate" of the aggregate posterior (Ghosh et al. 2020, "From Variational
+to Deterministic Autoencoders"). The standard-normal prior leaves holes the decoder never saw,
+and more of its samples came out as another class.
+
+The likelihood p(x|z, y) is either Bernoulli (the classic choice for MNIST) or a Gaussian whose
+one shared variance is the batch's mean squared error, the "optimal sigma" of Rybkin et al.
+2021 ("Simple and Effective VAE Training with Calibrated Decoders"): with a fixed likelihood the
+balance between reconstruction and KL is an accident of the pixel scale, and on grey images
+such as Fashion-MNIST's the codes carried too little, so samples came out as blurred class
+averages. The measured effect is in weights/<dataset>/vae/README.md.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +47,26 @@ class VAEConfig:
     embed_dim: int = 16  # class embedding given to the encoder and to the decoder
     null_class_prob: float = 0.2  # training only: share of images shown with the "null" label
     beta: float = 1.0  # training only: weight of the KL term (beta = 1 is the ELBO)
+    likelihood: str = "bernoulli"  # or "gaussian": one shared, fitted variance (Rybkin et al. 2021)
+    res_blocks: int = 0  # residual 3x3 conv blocks at each resolution of the encoder and the decoder
+    prior_components: int = 1  # Gaussians per class in the ex-post density of the codes
+
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+MIN_LOG_SIGMA = -6.0  # the Gaussian likelihood's floor, as in Rybkin et al.'s code
+
+
+class ResBlock(nn.Module):
+    """x + conv(relu(conv(relu(x)))): more decoder capacity at the same resolution."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(), nn.Conv2d(channels, channels, 3, 1, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
 
 
 class VAE(nn.Module, PyTorchModelHubMixin):
@@ -49,13 +77,23 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         self.config = c = config or VAEConfig()
         if c.image_size % 4:
             raise ValueError("VAE image_size must be divisible by 4")
+        if c.likelihood not in LIKELIHOODS:
+            raise ValueError(f"VAE likelihood must be one of {', '.join(LIKELIHOODS)}, not {c.likelihood!r}")
+        if c.prior_components < 1:
+            raise ValueError("VAE prior_components must be at least 1")
         s, b = c.image_size // 4, c.base_channels
+
+        def res(channels: int) -> list[nn.Module]:
+            return [ResBlock(channels) for _ in range(c.res_blocks)]
+
         self.encoder_embed = nn.Embedding(c.num_classes + 1, c.embed_dim)  # last index: no class
         self.encoder = nn.Sequential(
             nn.Conv2d(c.image_channels, b, 4, 2, 1),
             nn.ReLU(True),
+            *res(b),
             nn.Conv2d(b, 2 * b, 4, 2, 1),
             nn.ReLU(True),
+            *res(2 * b),
             nn.Flatten(),
         )
         self.encoder_fc = nn.Sequential(
@@ -71,13 +109,30 @@ class VAE(nn.Module, PyTorchModelHubMixin):
             nn.ReLU(True),
         )
         self.decoder = nn.Sequential(
+            *res(2 * b),
             nn.ConvTranspose2d(2 * b, b, 4, 2, 1),
             nn.ReLU(True),
-            nn.ConvTranspose2d(b, c.image_channels, 4, 2, 1),  # logits of Bernoulli pixel means
+            *res(b),
+            nn.ConvTranspose2d(b, c.image_channels, 4, 2, 1),  # logits of the pixel means
         )
-        # Per-class regions of the latent space, fitted after training (fit_class_regions).
-        self.register_buffer("class_means", torch.zeros(c.num_classes, c.latent_dim))
-        self.register_buffer("class_scales", torch.eye(c.latent_dim).repeat(c.num_classes, 1, 1))
+        # The Gaussian likelihood's shared log sigma, as fitted in training (a running average).
+        self.register_buffer("log_sigma", torch.zeros(()))
+        # Per-class regions of the latent space, fitted after training (fit_class_regions):
+        # a mixture of `prior_components` Gaussians per class.
+        k, m, d = c.num_classes, c.prior_components, c.latent_dim
+        self.register_buffer("class_weights", torch.full((k, m), 1 / m))
+        self.register_buffer("class_means", torch.zeros(k, m, d))
+        self.register_buffer("class_scales", torch.eye(d).repeat(k, m, 1, 1))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Weights saved before the mixture and the Gaussian likelihood: one Gaussian per class."""
+        means = state_dict.get(prefix + "class_means")
+        if means is not None and means.ndim == 2:
+            state_dict[prefix + "class_means"] = means[:, None]
+            state_dict[prefix + "class_scales"] = state_dict[prefix + "class_scales"][:, None]
+            state_dict.setdefault(prefix + "class_weights", torch.ones(len(means), 1))
+        state_dict.setdefault(prefix + "log_sigma", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # --- the networks -------------------------------------------------------------------
     def _labels(self, class_labels, n: int, device) -> torch.Tensor:
@@ -108,29 +163,56 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         z = mean + (0.5 * logvar).exp() * eps
         return self.decode_logits(z, class_labels), mean, logvar
 
-    @staticmethod
-    def loss(logits, x, mean, logvar, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Negative ELBO per image, as (reconstruction, KL): Bernoulli likelihood and the closed-form
-        KL(N(mean, var) || N(0, I)) from Kingma & Welling 2014, appendix B."""
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    def reconstruction_nll(self, logits: torch.Tensor, x: torch.Tensor, log_sigma=None) -> torch.Tensor:
+        """-log p(x|z, y) of each image, in nats. Gaussian: with `log_sigma` (default the fitted one);
+        it is a density of continuous pixels, so it can be negative."""
+        if self.config.likelihood == "bernoulli":
+            return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+        log_sigma = self.log_sigma if log_sigma is None else log_sigma
+        log_sigma = MIN_LOG_SIGMA + F.softplus(log_sigma - MIN_LOG_SIGMA)  # a soft floor
+        z = (x - torch.sigmoid(logits)) * torch.exp(-log_sigma)
+        return (0.5 * z.pow(2) + log_sigma + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
+
+    def loss(self, logits, x, mean, logvar) -> tuple[torch.Tensor, torch.Tensor]:
+        """Negative ELBO per image, as (reconstruction, beta * KL), with the closed-form
+        KL(N(mean, var) || N(0, I)) of Kingma & Welling 2014, appendix B. The Gaussian likelihood
+        takes its sigma from this batch's mean squared error (the maximum-likelihood sigma) and
+        keeps a running average of it for sampling-free uses (reconstruction error in the app)."""
+        log_sigma = None
+        if self.config.likelihood == "gaussian":
+            log_sigma = 0.5 * (x - torch.sigmoid(logits)).pow(2).mean().log()
+            if self.training:
+                with torch.no_grad():
+                    self.log_sigma.lerp_(log_sigma.detach(), 0.01)
+        rec = self.reconstruction_nll(logits, x, log_sigma).mean()
         kl = -0.5 * torch.sum(1 + logvar - mean.pow(2) - logvar.exp()) / len(x)
-        return rec, beta * kl
+        return rec, self.config.beta * kl
 
     @torch.no_grad()
-    def fit_class_regions(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> None:
-        """Summarise the encoder means of each class's images (encoded with their label) by a Gaussian."""
+    def fit_class_regions(
+        self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000, seed: int = 0
+    ) -> None:
+        """Summarise the encoder means of each class's images (encoded with their label) by a mixture
+        of `prior_components` Gaussians (scikit-learn's EM, full covariances)."""
+        from sklearn.mixture import GaussianMixture  # only when fitting
+        from threadpoolctl import threadpool_limits
+
         self.eval()
         means = torch.cat(
             [self.encode(x, y) for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=True)]
         )
-        d, labels = self.config.latent_dim, labels.to(means.device)
-        for k in range(self.config.num_classes):
-            m = means[labels == k]
-            if len(m) < 2:
+        c, labels = self.config, labels.to(means.device)
+        for k in range(c.num_classes):
+            m = means[labels == k].double().cpu().numpy()
+            if len(m) < 2 * c.prior_components:
                 continue
-            cov = torch.cov(m.T) + 1e-4 * torch.eye(d, device=m.device)
-            self.class_means[k] = m.mean(0)
-            self.class_scales[k] = torch.linalg.cholesky(cov)
+            # One BLAS thread: with torch's threads about, more made EM 8x slower on 2 cores.
+            with threadpool_limits(1):
+                gmm = GaussianMixture(c.prior_components, covariance_type="full", reg_covar=1e-4, random_state=seed)
+                gmm.fit(m)
+            self.class_weights[k] = torch.as_tensor(gmm.weights_)
+            self.class_means[k] = torch.as_tensor(gmm.means_)
+            self.class_scales[k] = torch.linalg.cholesky(torch.as_tensor(gmm.covariances_))
 
     # --- the family interface -------------------------------------------------------------
     family = "vae"
@@ -150,7 +232,11 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         y = label_tensor(class_labels, n, self.num_classes, device_of(self))
         if y is None:
             return eps
-        return self.class_means[y] + torch.einsum("nij,nj->ni", self.class_scales[y], eps)
+        if self.config.prior_components == 1:  # the same draws as before mixtures existed
+            j = torch.zeros_like(y)
+        else:
+            j = torch.multinomial(self.class_weights[y].cpu(), 1, generator=generator)[:, 0].to(y.device)
+        return self.class_means[y, j] + torch.einsum("nij,nj->ni", self.class_scales[y, j], eps)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor, class_labels=None, **_) -> torch.Tensor:

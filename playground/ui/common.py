@@ -238,7 +238,7 @@ def controls(
         cls = gr.Dropdown(class_choices(dataset_value), value="any", label="Class", scale=2)
         count = gr.Slider(1, max_n, value=n, step=1, label="Number of images", scale=2)
         seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=1)
-        dice = gr.Button("New seed", scale=0, min_width=110)
+        dice = gr.Button("New seed", scale=0, min_width=110, elem_classes=["extra"])
     dice.click(new_seed, None, seed, api_name=False, queue=False)
     return cls, count, seed, dice
 

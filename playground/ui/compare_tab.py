@@ -238,7 +238,7 @@ def _when(m: dict) -> str:
 
 
 def build(dataset: gr.Dropdown) -> dict:
-    gr.Markdown(LESSON)
+    gr.Markdown(LESSON, elem_classes=["lesson"])
     cls, n, seed, _ = common.controls(dataset.value, n=8, max_n=16)
     go = gr.Button("Compare", variant="primary")
     with gr.Row():
@@ -275,13 +275,13 @@ def build(dataset: gr.Dropdown) -> dict:
     gr.Markdown("### Quality, measured")
     table = gr.Dataframe(label="Measured by scripts/evaluate.py", interactive=False, wrap=True)
     method = gr.Markdown()
-    gr.Markdown(COPY_LESSON)
+    gr.Markdown(COPY_LESSON, elem_classes=["lesson"])
     with gr.Row():
         copies = gr.Image(
             format=common.IMAGE_FORMAT, label="Nearest-training-image distances", show_label=False, height=300
         )
         copies_text = gr.Markdown()
-    gr.Markdown(SWEEP_LESSON)
+    gr.Markdown(SWEEP_LESSON, elem_classes=["lesson"])
     with gr.Row():
         with gr.Column(scale=2):
             sweep = gr.Image(
@@ -291,6 +291,8 @@ def build(dataset: gr.Dropdown) -> dict:
             sweep_text = gr.Markdown()
     return {
         "classes": [cls],
+        "controls": {"class_name": cls, "n": n, "seed": seed},
+        "opening": [(compare, [dataset, cls, n, seed], [*grids, cost])],
         "figures": [
             (quality_table, [dataset], [table, method]),
             (copy_figure, [dataset], [copies, copies_text]),

@@ -35,6 +35,7 @@ varied; each model opens at the scale it was measured with, which the Compare ta
 
 MAX_DIFFUSION_IMAGES = 16  # each image costs (steps × 2) UNet passes: keep a click quick
 MAX_UI_STEPS = 1000
+MAX_GUIDANCE_UI = 10  # the slider's end (and a deep link's)
 FRAME_SCALE = 3
 
 
@@ -144,7 +145,7 @@ def sampler_updates(dataset: str | None) -> list:
 
 
 def build(dataset: gr.Dropdown) -> dict:
-    gr.Markdown(LESSON)
+    gr.Markdown(LESSON, elem_classes=["lesson"])
     gr.Markdown("### The forward process: noising")
     with gr.Row():
         example = gr.Slider(0, 999, value=0, step=1, label="Test image number")
@@ -169,7 +170,7 @@ def build(dataset: gr.Dropdown) -> dict:
             "(the Compare tab's numbers).",
         )  # fmt: skip
         steps = gr.Slider(1, MAX_UI_STEPS, value=own_steps, step=1, label="Steps")
-        guidance = gr.Slider(0, 10, value=own_guidance, step=0.05, label="Guidance scale (with a class)")
+        guidance = gr.Slider(0, MAX_GUIDANCE_UI, value=own_guidance, step=0.05, label="Guidance scale (with a class)")
     go = gr.Button("Denoise", variant="primary")
     with gr.Row():
         current = gr.Image(format=common.IMAGE_FORMAT, label="Now: the noisy images xₜ", type="pil")
@@ -180,4 +181,14 @@ def build(dataset: gr.Dropdown) -> dict:
         diffusion_sample, [dataset, cls, n, seed, scheduler, steps, guidance], [current, predicted, progress, animation],
         api_name="diffusion_sample", **common.HEAVY,
     )  # fmt: skip
-    return {"classes": [cls], "forward": forward, "sampler": [scheduler, steps, guidance]}
+    return {
+        "classes": [cls],
+        "controls": {
+            "class_name": cls, "n": n, "seed": seed, "sampler": scheduler, "steps": steps, "guidance": guidance,
+        },
+        "opening": [
+            (diffusion_sample, [dataset, cls, n, seed, scheduler, steps, guidance], [current, predicted, progress, animation]),
+        ],
+        "forward": forward,
+        "sampler": [scheduler, steps, guidance],
+    }  # fmt: skip

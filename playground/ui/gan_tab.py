@@ -11,6 +11,8 @@ from playground.models import make_generator
 from playground.models.gan import DEFAULT_TRUNCATION
 from playground.ui import common, results
 
+MIN_TRUNCATION = 0.05  # the smallest ψ the tab offers
+
 LESSON = """### A forger and a detective
 A **GAN** has two networks. The **generator** turns a random vector `z` (64 numbers drawn from
 a standard normal) into an image in *one* forward pass. The **discriminator** looks at an image
@@ -34,7 +36,7 @@ def gan_sample(
     r = common.request(dataset, class_name, n, seed)
     model = common.load(dataset, "gan")
     truncation = model.config.truncation if truncation is None else truncation
-    psi = common.number(truncation, "truncation", 0.05, 1.0, integer=False)
+    psi = common.number(truncation, "truncation", MIN_TRUNCATION, 1.0, integer=False)
     images, ms = common.timed(model.sample, r.n, seed=r.seed, class_labels=r.labels, truncation=psi)
     return common.picture(images), common.cost_line(f"GAN generator (ψ = {psi:g})", r.n, ms, model.cost())
 
@@ -100,10 +102,10 @@ def default_truncation(dataset: str | None) -> float:
 
 
 def build(dataset: gr.Dropdown) -> dict:
-    gr.Markdown(LESSON)
+    gr.Markdown(LESSON, elem_classes=["lesson"])
     cls, n, seed, _ = common.controls(dataset.value)
     psi = gr.Slider(
-        0.05, 1.0, value=default_truncation(dataset.value), step=0.05, label="Truncation ψ",
+        MIN_TRUNCATION, 1.0, value=default_truncation(dataset.value), step=0.05, label="Truncation ψ",
         info="z is scaled by ψ: below 1, samples come from nearer the prior's centre — cleaner, but less varied. "
         "Opens at the value this dataset's GAN was measured with.",
     )  # fmt: skip
@@ -131,6 +133,11 @@ def build(dataset: gr.Dropdown) -> dict:
     epoch.release(gan_timeline, [dataset, epoch], [grid, losses, timeline_text], api_name="gan_timeline")
     return {
         "classes": [cls],
+        "controls": {"class_name": cls, "n": n, "seed": seed, "truncation": psi},
+        "opening": [
+            (gan_sample, [dataset, cls, n, seed, psi], [gallery, cost]),
+            (gan_discriminate, [dataset, cls, n, seed], [fakes, reals, verdict]),
+        ],
         "epoch": epoch,
         "truncation": psi,
         "timeline": (gan_timeline, [dataset, epoch], [grid, losses, timeline_text]),

@@ -343,7 +343,7 @@ def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tup
 
 
 def build(dataset: gr.Dropdown) -> dict:
-    gr.Markdown(LESSON)
+    gr.Markdown(LESSON, elem_classes=["lesson"])
     with gr.Row():
         family = gr.Radio([(t, k) for k, t in FAMILY_TITLES.items()], value="vae", label="Latent space of")
         seed = gr.Number(0, precision=0, minimum=0, maximum=common.MAX_SEED, label="Seed")
@@ -425,4 +425,19 @@ def build(dataset: gr.Dropdown) -> dict:
         api_name="encode_three_ways",
         **common.HEAVY,
     )
-    return {"classes": [cls], "map": show}
+    return {
+        "classes": [cls],
+        "controls": {"family": family, "seed": seed, "class_name": cls},
+        "opening": [
+            (latent_interpolate, [dataset, family, kind_a, a, kind_b, b, steps, method], [strips, norms, path_map, interp_text]),
+            (same_seed, [dataset, cls, seed], [trio, trio_text]),
+            (image_space_map, [dataset], [space, space_text]),
+            (opening_encode, [dataset, example], [enc_input, enc_out, enc_text]),
+        ],
+        "map": show,
+    }  # fmt: skip
+
+
+def opening_encode(dataset: str, example: float):
+    """What "Encode three ways" shows for a test image: the page opens with it (and so from the cache)."""
+    return encode_three_ways(dataset, "test image", None, example)

@@ -13,7 +13,7 @@ from playground.models import make_generator
 from playground.ui import common, results
 
 LESSON = """### Compress, then decode
-A **VAE** has an **encoder** that squeezes an image into a short code (16 numbers here) and a
+A **VAE** has an **encoder** that squeezes an image into a short code (a few dozen numbers) and a
 **decoder** that turns a code back into an image. The encoder does not give one code but a
 *cloud* of them — a mean and a spread for each number, q(z|x) — and training keeps those clouds
 close to a standard normal. So *any* vector drawn from a standard normal decodes to something
@@ -24,7 +24,11 @@ plausible: that is how a VAE generates.
 puts real 7s. Trained a fifth of the time with no label, the same VAE also works
 unconditionally; then the code must carry the class too, and the latent map shows the classes
 gathering in their own regions, found without being told. "Any" draws each image's class as often
-as in the training data and decodes it as that class; "unconditional" is the no-label mode."""
+as in the training data and decodes it as that class; "unconditional" is the no-label mode.
+
+**Why its images are smoother than a GAN's:** the decoder gives the *average* image of all those
+a code could stand for, so what the code leaves out comes back as blur. "Encode and decode" below
+shows it: a real image beside its reconstruction. A sample can be no sharper than that."""
 
 DRAW_TIP = "Draw one digit or garment, large, in the middle."
 FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is scaled, as in the data
@@ -70,14 +74,21 @@ def vae_reconstruct(
         std = (0.5 * logvar).exp()
         eps = torch.randn((draws, mean.shape[1]), generator=make_generator(seed))
         decoded = model.decode(mean + std * eps)  # the reparameterisation trick: z = mean + std * eps
-        recon = model.decode(mean)
-        rec_err = torch.nn.functional.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), x, reduction="sum").item()
+        logits = model.decode_logits(mean)
+        recon = torch.sigmoid(logits)
+        rec_err = model.reconstruction_nll(logits, x).item()
         kl = (-0.5 * (1 + logvar - mean.pow(2) - logvar.exp()).sum()).item()
+    if model.config.likelihood == "gaussian":
+        likelihood = (
+            f"Gaussian, σ = {model.log_sigma.exp():.3f} as fitted in training; a density, so it can be negative"
+        )
+    else:
+        likelihood = "binary cross-entropy"
     plot = plots.mean_spread_plot(
         mean[0].numpy(), std[0].numpy(), "The encoder's answer, q(z|x): a mean and a spread per number"
     )
     text = (
-        f"Reconstruction error {rec_err:.1f} nats (binary cross-entropy), KL to the prior {kl:.1f} nats. "
+        f"Reconstruction error {rec_err:.1f} nats ({likelihood}), KL to the prior {kl:.1f} nats. "
         f"Each of the {draws} draws is `z = mean + spread × ε` with ε from a standard normal: the "
         "reparameterisation trick, which lets training push gradients through the sampling."
     )
@@ -121,7 +132,7 @@ def vae_losses(dataset: str) -> Image.Image:
 
 
 def build(dataset: gr.Dropdown) -> dict:
-    gr.Markdown(LESSON)
+    gr.Markdown(LESSON, elem_classes=["lesson"])
     cls, n, seed, _ = common.controls(dataset.value)
     go = gr.Button("Generate", variant="primary")
     gallery = gr.Image(
@@ -156,7 +167,7 @@ def build(dataset: gr.Dropdown) -> dict:
 
     gr.Markdown("### Walk along one direction\nChange one number of the code and keep the rest: what does it control?")
     with gr.Row():
-        dim = gr.Slider(0, 15, value=0, step=1, label="Latent dimension")
+        dim = gr.Slider(0, latent_dims(dataset.value) - 1, value=0, step=1, label="Latent dimension")
         span = gr.Slider(0.5, 5, value=3, step=0.5, label="How far (±)")
         stops = gr.Slider(2, 16, value=9, step=1, label="Stops")
         walk = gr.Button("Walk")
@@ -168,7 +179,27 @@ def build(dataset: gr.Dropdown) -> dict:
         "### Training\nThe loss trades off two terms: rebuild the image well, and keep codes close to the prior."
     )
     losses = gr.Image(format=common.IMAGE_FORMAT, label="VAE loss terms", type="pil")
-    return {"classes": [cls], "losses": (vae_losses, [dataset], [losses])}
+    return {
+        "classes": [cls],
+        "controls": {"class_name": cls, "n": n, "seed": seed},
+        "opening": [
+            (vae_sample, [dataset, cls, n, seed], [gallery, cost]),
+            (opening_reconstruct, [dataset, example, draws, seed], [shown, spread, draws_gallery, recon, recon_text]),
+            (vae_traverse, [dataset, cls, seed, dim, span, stops], [strip, walk_text]),
+        ],
+        "losses": (vae_losses, [dataset], [losses]),
+        "dimension": dim,
+    }
+
+
+def latent_dims(dataset: str | None) -> int:
+    """How many numbers the dataset's VAE codes an image in (the traversal's choice of dimension)."""
+    return common.own_setting(dataset, "vae", lambda m: m.config.latent_dim, 16)
+
+
+def opening_reconstruct(dataset: str, example: float, draws: float, seed: float):
+    """What "Encode and decode" shows for a test image: the page opens with it (and so from the cache)."""
+    return vae_reconstruct(dataset, "test image", None, example, draws, seed)
 
 
 def empty_drawing_value() -> dict:

@@ -1,0 +1,89 @@
+"""A warm start: the server says it is ready only once the first click will be as fast as the tenth,
+and every tab's opening results are computed once, into the results cache, while the first
+visitors arrive.
+
+Before the server starts (`prepare`): every installed model is loaded, and one small request runs
+through each family and the classifier, so that no visitor pays for reading weights or for
+first-call kernel set-up. After (`fill_in_background`), in a background thread: each diffusion
+model is timed for its fastest kernels (common.load: seconds per model, the largest part of a
+start), then each dataset's opening results are computed, the page's first dataset first. A
+request that arrives meanwhile waits for the work it needs rather than doing it again (the
+tuning lock, results.remembered). What a start costs is in the README ("Speed and load").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import gradio as gr
+import torch
+
+from playground import weights
+from playground.ui import common
+
+log = logging.getLogger(__name__)
+
+# (function, arguments) of one opening result
+Opening = tuple[Callable, tuple]
+
+
+def prepare(datasets: Iterable[str]) -> dict[str, float]:
+    """Load every model of `datasets` and run each first-request path once; seconds per step."""
+    took = {}
+    installed = weights.available()
+    for dataset in datasets:
+        for kind in installed.get(dataset, []):
+            t0 = time.perf_counter()
+            try:
+                model = weights.load(dataset, kind)  # a diffusion model is timed later, in `tune`
+                with torch.inference_mode():
+                    if kind == "classifier":
+                        model.predict_proba(common.examples(dataset)[0][:1])
+                    elif kind == "diffusion":
+                        model.sample(1, seed=0, class_labels=0, num_inference_steps=1)
+                    else:
+                        model.sample(1, seed=0, class_labels=0)
+            except (gr.Error, weights.WeightsError, ValueError, RuntimeError) as exc:  # the tab says so when used
+                log.warning("warm start: %s %s: %s", dataset, kind, exc)
+            took[f"{dataset}/{kind}"] = time.perf_counter() - t0
+    return took
+
+
+def tune(datasets: Iterable[str]) -> None:
+    """Time every diffusion model's kernels (common.load does on a model's first load)."""
+    for dataset in datasets:
+        if "diffusion" in weights.available().get(dataset, []):
+            try:
+                common.load(dataset, "diffusion")
+            except gr.Error as exc:
+                log.warning("warm start: %s diffusion: %s", dataset, exc.message)
+
+
+def compute(openings: Iterable[Opening]) -> int:
+    """Compute each opening result (into the results cache); the number that failed."""
+    failed = 0
+    for fn, args in openings:
+        try:
+            out = fn(*args)
+            if hasattr(out, "__next__"):  # a streamed action: run it to its end
+                for _ in out:
+                    pass
+        except Exception as exc:  # noqa: BLE001 - one failing figure must not stop the others
+            failed += 1
+            log.warning("warm start: %s%r: %s", getattr(fn, "__name__", fn), args, exc)
+    return failed
+
+
+def fill_in_background(datasets: list[str], openings: list[Opening]) -> threading.Thread:
+    """Tune, then compute `openings`, in a daemon thread."""
+
+    def run():
+        tune(datasets)
+        compute(openings)
+
+    thread = threading.Thread(target=run, name="warm-start", daemon=True)
+    thread.start()
+    return thread

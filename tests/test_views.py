@@ -1,0 +1,112 @@
+"""Deep links (playground/ui/views.py) and the warm start (playground/ui/warm.py), without a browser;
+tests/test_browser.py opens the links in Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from playground import weights
+from playground.ui import build_app, latent_tab, results, warm
+from playground.ui.app import view_link
+from playground.ui.views import View, parse_view, view_query
+
+DATASETS = ["mnist", "fashion"]
+
+
+def test_a_link_names_a_view_and_reads_back():
+    view = View(dataset="fashion", tab="diffusion", class_name="Sneaker", seed=3, steps=4, guidance=1.5, present=True)
+    query = view_query(view)
+    assert query == "?dataset=fashion&tab=diffusion&class=Sneaker&seed=3&steps=4&guidance=1.5&present=1"
+    params = dict(pair.split("=") for pair in query[1:].split("&"))
+    assert parse_view(params, DATASETS) == (view, [])
+
+
+def test_an_empty_query_is_the_first_dataset_at_its_defaults():
+    assert parse_view({}, DATASETS) == (View(dataset="mnist"), [])
+    assert parse_view({}, []) == (View(dataset=None), [])
+
+
+def test_class_names_match_without_case_for_the_linked_dataset():
+    view, problems = parse_view({"dataset": "fashion", "class": "ankle BOOT"}, DATASETS)
+    assert view.class_name == "Ankle boot" and not problems
+    view, problems = parse_view({"dataset": "mnist", "class": "Sneaker"}, DATASETS)
+    assert view.class_name is None and "class must be" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"tab": "nowhere"}, "tab must be one of gan, vae"),
+        ({"dataset": "cifar10"}, "dataset must be one of mnist, fashion"),
+        ({"seed": "-1"}, "seed must be a whole number from 0"),
+        ({"seed": "1.5"}, "seed must be a whole number"),
+        ({"n": "lots"}, "n: not a number"),
+        ({"steps": "inf"}, "steps must be"),
+        ({"guidance": "11"}, "guidance must be a number from 0 to 10"),
+        ({"sampler": "euler"}, "sampler must be one of ddpm"),
+        ({"family": "flow"}, "family must be one of gan, vae, diffusion"),
+        ({"present": "maybe"}, "present must be 1 or 0"),
+        ({"colour": "red"}, "colour is not a setting a link can choose"),
+    ],
+)
+def test_what_a_link_gets_wrong_is_said_and_left_at_its_default(query, message):
+    view, problems = parse_view(query | {"seed": query.get("seed", "7")}, DATASETS)
+    assert len(problems) == 1 and message in problems[0], problems
+    assert view.tab in ("gan", query.get("tab")) and view.dataset in DATASETS
+    if "seed" not in query:
+        assert view.seed == 7  # the rest of the link still applies
+
+
+def test_spaces_own_query_parameters_are_ignored():
+    assert parse_view({"__theme": "dark", "tab": "vae"}, DATASETS) == (View(dataset="mnist", tab="vae"), [])
+
+
+def test_the_link_control_carries_only_the_open_tab():
+    keys = [("gan", "seed"), ("gan", "class_name"), ("diffusion", "seed"), ("diffusion", "steps")]
+    assert (
+        view_link(keys, "diffusion", "mnist", [5, "3", 9, 12], False) == "?dataset=mnist&tab=diffusion&seed=9&steps=12"
+    )
+    assert view_link(keys, "gan", "fashion", [5, "Bag", 9, 12], True) == (
+        "?dataset=fashion&tab=gan&class=Bag&seed=5&present=1"
+    )
+
+
+@pytest.fixture
+def both(tiny_weights_both, monkeypatch):
+    """The tiny weights of both datasets, for one test."""
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tiny_weights_both))
+    weights.clear_cache()
+    latent_tab.clear_cache()
+    results.clear()
+    yield tiny_weights_both
+    weights.clear_cache()
+    latent_tab.clear_cache()
+    results.clear()
+
+
+def test_warm_start_loads_every_model_and_fills_every_opening(both):
+    demo = build_app()
+    took = warm.prepare(DATASETS)
+    assert {k.split("/")[1] for k in took} == {"gan", "vae", "diffusion", "classifier"}
+    assert {k.split("/")[0] for k in took} == set(DATASETS)
+    results.clear()
+    for dataset in DATASETS:
+        openings = demo.openings(dataset)
+        names = {fn.__name__ for fn, _ in openings}
+        assert {"gan_sample", "vae_sample", "diffusion_sample", "compare", "same_seed"} <= names
+        assert all(args[0] == dataset for _, args in openings)
+        assert warm.compute(openings) == 0
+    misses = results.stats["misses"]
+    assert misses == sum(len(demo.openings(d)) for d in DATASETS)
+    # what the page then asks for when it opens is answered from the cache
+    fn, args = demo.openings("fashion")[0]
+    fn(*args)
+    assert results.stats["misses"] == misses and results.stats["hits"] >= 1
+
+
+def test_warm_start_survives_a_failing_opening(use_weights, caplog):
+    def broken(dataset):
+        raise RuntimeError("a damaged file")
+
+    assert warm.compute([(broken, ("mnist",)), (lambda d: None, ("mnist",))]) == 1
+    assert "a damaged file" in caplog.text
