@@ -174,18 +174,30 @@ def served_app(weights_root: Path):
         results.clear()
 
 
+def _pointed_at(root: Path, monkeypatch):
+    """Point the library at `root` for one test, with every cache cleared before and after."""
+    from playground.ui import latent_tab, results
+
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(root))
+    weights.clear_cache()
+    latent_tab.clear_cache()
+    results.clear()
+    yield root
+    weights.clear_cache()
+    latent_tab.clear_cache()
+    results.clear()
+
+
 @pytest.fixture
 def use_weights(tiny_weights, monkeypatch) -> Path:
     """Point the library at the tiny weights for one test."""
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tiny_weights))
-    weights.clear_cache()
-    from playground.ui import latent_tab, results
+    yield from _pointed_at(tiny_weights, monkeypatch)
 
-    latent_tab.clear_cache()
-    results.clear()
-    yield tiny_weights
-    weights.clear_cache()
-    results.clear()
+
+@pytest.fixture
+def use_both_weights(tiny_weights_both, monkeypatch) -> Path:
+    """Point the library at the tiny weights of both datasets for one test."""
+    yield from _pointed_at(tiny_weights_both, monkeypatch)
 
 
 def cells(picture, columns: int, captioned: bool = False, dataset: str = "mnist") -> list:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground import weights
-from playground.ui import build_app, latent_tab, results, warm
+from playground.ui import build_app, results, warm
 from playground.ui.app import view_link
 from playground.ui.views import View, parse_view, view_query
 
@@ -71,20 +70,7 @@ def test_the_link_control_carries_only_the_open_tab():
     )
 
 
-@pytest.fixture
-def both(tiny_weights_both, monkeypatch):
-    """The tiny weights of both datasets, for one test."""
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tiny_weights_both))
-    weights.clear_cache()
-    latent_tab.clear_cache()
-    results.clear()
-    yield tiny_weights_both
-    weights.clear_cache()
-    latent_tab.clear_cache()
-    results.clear()
-
-
-def test_warm_start_loads_every_model_and_fills_every_opening(both):
+def test_warm_start_loads_every_model_and_fills_every_opening(use_both_weights):
     demo = build_app()
     took = warm.prepare(DATASETS)
     assert {k.split("/")[1] for k in took} == {"gan", "vae", "diffusion", "classifier"}
