@@ -78,6 +78,18 @@ def page(app_url, browser):
     page.close()
 
 
+@pytest.fixture
+def own_page(app_url, browser):
+    """A page for one test. The drawing tests take one: a drawn Sketchpad makes Gradio's editor read
+    its canvas back (readPixels, slow without a GPU) on later page-wide updates, and on the shared
+    page that left a tab click waiting 30 s in CI after a dataset change."""
+    page = open_page(browser, app_url)
+    wait_idle(page)
+    yield page
+    assert page.problems == []
+    page.close()
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
@@ -179,7 +191,8 @@ def draw_a_one(page) -> None:
     page.mouse.up()
 
 
-def test_vae_drawing_with_the_mouse(page):
+def test_vae_drawing_with_the_mouse(own_page):
+    page = own_page
     page.get_by_role("tab", name="VAE").click()
     draw_a_one(page)
     visible_button(page, "Encode and decode").click()
@@ -188,7 +201,8 @@ def test_vae_drawing_with_the_mouse(page):
     shot(page, "vae-drawing")
 
 
-def test_a_drawing_encoded_three_ways(page):
+def test_a_drawing_encoded_three_ways(own_page):
+    page = own_page
     page.get_by_role("tab", name="Latent space").click()
     draw_a_one(page)
     visible_button(page, "Encode three ways").click()
@@ -207,16 +221,22 @@ def test_diffusion_streams(page):
     steps.fill("19")  # not the model's own 20: the page opened with that run, from the results cache
     steps.press("Enter")
     # Every progress line the page shows, recorded in the page as it changes: the tiny test model
-    # runs faster than a test could poll.
+    # runs faster than a test could poll. It reads the changed nodes' textContent (the page's
+    # innerText lays the whole page out on every change) and is disconnected after the run, so
+    # the later tests on this shared page do not pay for it.
     page.evaluate("""() => {
         window.stepsSeen = new Set();
-        new MutationObserver(() => {
-            for (const m of document.body.innerText.matchAll(/Step (\\d+) of 19/g)) window.stepsSeen.add(m[1]);
-        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        window.stepsObserver = new MutationObserver(records => {
+            for (const r of records)
+                for (const m of (r.target.textContent || '').matchAll(/Step (\\d+) of 19/g)) window.stepsSeen.add(m[1]);
+        });
+        window.stepsObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
-    visible_button(page, "Denoise").click()
-    page.get_by_text("19 steps").filter(visible=True).wait_for()
-    seen = page.evaluate("() => [...window.stepsSeen]")
+    try:
+        visible_button(page, "Denoise").click()
+        page.get_by_text("19 steps").filter(visible=True).wait_for()
+    finally:
+        seen = page.evaluate("() => { window.stepsObserver.disconnect(); return [...window.stepsSeen]; }")
     assert seen, "no intermediate step was shown while the run streamed"
     shot(page, "diffusion")
 
