@@ -3,8 +3,14 @@ tests/test_browser.py opens the links in Chromium."""
 
 from __future__ import annotations
 
-import pytest
+import os
+import subprocess
+import sys
 
+import pytest
+from conftest import ROOT
+
+from playground import weights
 from playground.ui import build_app, results, warm
 from playground.ui.app import view_link
 from playground.ui.views import View, parse_view, view_query
@@ -73,8 +79,11 @@ def test_the_link_control_carries_only_the_open_tab():
 def test_warm_start_loads_every_model_and_fills_every_opening(use_both_weights):
     demo = build_app()
     took = warm.prepare(DATASETS)
-    assert {k.split("/")[1] for k in took} == {"gan", "vae", "diffusion", "classifier"}
+    assert {k.split("/")[1] for k in took} == {"gan", "vae", "classifier"}  # diffusion: after the start
     assert {k.split("/")[0] for k in took} == set(DATASETS)
+    warm.tune(DATASETS)
+    for dataset in DATASETS:
+        assert weights.load(dataset, "diffusion").kernels.ms_per_pass is not None
     results.clear()
     for dataset in DATASETS:
         openings = demo.openings(dataset)
@@ -96,3 +105,17 @@ def test_warm_start_survives_a_failing_opening(use_weights, caplog):
 
     assert warm.compute([(broken, ("mnist",)), (lambda d: None, ("mnist",))]) == 1
     assert "a damaged file" in caplog.text
+
+
+def test_the_start_does_without_diffusers(tiny_weights_both):
+    """Building the page and preparing the models before the server starts import no diffusers
+    (about 2 s; warm.tune loads it after the server is up), and the Diffusion tab still opens at
+    the model's own sampler. A new process, since this one has imported diffusers already."""
+    code = (
+        "import sys; from playground.ui import build_app, warm, diffusion_tab; build_app(); "
+        "warm.prepare(['mnist', 'fashion']); assert 'diffusers' not in sys.modules, 'diffusers was imported'; "
+        "print(diffusion_tab.default_sampler('fashion'))"
+    )
+    env = {**os.environ, weights.WEIGHTS_ENV: str(tiny_weights_both)}
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "('ddpm', 7, 2.5)"  # the tiny Fashion-MNIST model's own

@@ -13,6 +13,7 @@ Weights are diffusers' own layout (`unet/`, `scheduler/`), so `diffusers` loads 
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import json
 import math
@@ -20,18 +21,21 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers import (
-    DDIMInverseScheduler,
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    UNet2DModel,
-)
 
 from playground.models import kernels
 from playground.models.common import Cost, count_parameters, device_of, label_tensor, make_generator
+
+if TYPE_CHECKING:
+    from diffusers import DDPMScheduler, UNet2DModel
+
+
+def _diffusers():
+    """diffusers, imported on first use: with what it pulls in (torch._dynamo, scipy.stats) it
+    is about 2 s, which the app's start does without (README, "Speed and load")."""
+    return importlib.import_module("diffusers")
 
 
 @dataclass
@@ -55,7 +59,7 @@ class DiffusionConfig:
         up = ["UpBlock2D"] * n
         if self.attention:
             down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
-        return UNet2DModel(
+        return _diffusers().UNet2DModel(
             sample_size=self.image_size,
             in_channels=self.image_channels,
             out_channels=self.image_channels,
@@ -68,7 +72,7 @@ class DiffusionConfig:
         )
 
     def build_scheduler(self) -> DDPMScheduler:
-        return DDPMScheduler(
+        return _diffusers().DDPMScheduler(
             num_train_timesteps=self.num_train_timesteps,
             beta_schedule=self.beta_schedule,
             prediction_type=self.prediction_type,
@@ -80,17 +84,17 @@ class DiffusionConfig:
 # at t = T - 1, which matters with few steps (Lin et al. 2024, "Common Diffusion Noise Schedules
 # and Sample Steps are Flawed", table 2).
 SCHEDULERS = {
-    "ddpm": lambda config: DDPMScheduler.from_config(config, timestep_spacing="trailing"),
-    "ddim": lambda config: DDIMScheduler.from_config(config, timestep_spacing="trailing"),
+    "ddpm": lambda config: _diffusers().DDPMScheduler.from_config(config, timestep_spacing="trailing"),
+    "ddim": lambda config: _diffusers().DDIMScheduler.from_config(config, timestep_spacing="trailing"),
     # Thresholding clips each predicted x0 to [-1, 1], as DDPM's and DDIM's clip_sample do. Without
     # it, our cosine schedule's first step (t = 999, sqrt(alpha_bar) = 5e-5) blows the UNet's
     # error up 20,000-fold: 21 % class accuracy at 10 steps on MNIST, against 81 % with it.
-    "dpm++": lambda config: DPMSolverMultistepScheduler.from_config(
+    "dpm++": lambda config: _diffusers().DPMSolverMultistepScheduler.from_config(
         config, algorithm_type="dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
     ),
     # The stochastic variant (Lu et al. 2022, "DPM-Solver++", sec. 5): fresh noise at each step,
     # like DDPM, which corrects the small UNet's errors, at a second-order solver's step count.
-    "sde-dpm++": lambda config: DPMSolverMultistepScheduler.from_config(
+    "sde-dpm++": lambda config: _diffusers().DPMSolverMultistepScheduler.from_config(
         config, algorithm_type="sde-dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
     ),
 }
@@ -199,6 +203,26 @@ NOISE_SPACE_SCHEDULER = "sde-dpm++"
 NOISE_SPACE_STEPS = 10
 
 
+def read_sampling(path: str | Path) -> tuple[str, int, float]:
+    """The scheduler, steps and guidance scale a saved model samples with unless told (its
+    SAMPLING_FILE, or the defaults), read without loading the model; ValueError if it is damaged."""
+    sampling = Path(path) / SAMPLING_FILE
+    try:
+        settings = json.loads(sampling.read_text()) if sampling.is_file() else {}
+        if not isinstance(settings, dict) or set(settings) - set(SAMPLING_DEFAULTS):
+            raise ValueError(f"unexpected content {settings!r}")
+        settings = {**SAMPLING_DEFAULTS, **settings}
+        guidance = check_guidance(settings["guidance_scale"])
+        scheduler, steps = check_sampler(settings["scheduler"], settings["num_inference_steps"])
+    except (ValueError, TypeError) as exc:
+        want = (
+            f'{{"guidance_scale": a number from 0 to {MAX_GUIDANCE:g}, "scheduler": one of '
+            f'{", ".join(SCHEDULERS)}, "num_inference_steps": an integer from 1 to {MAX_STEPS}}}'
+        )
+        raise ValueError(f"{sampling} should hold {want}: {exc}") from None
+    return scheduler, steps, guidance
+
+
 class DiffusionModel:
     """A UNet and its training noise schedule, with the family interface on top."""
 
@@ -254,22 +278,10 @@ class DiffusionModel:
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> DiffusionModel:
-        unet = UNet2DModel.from_pretrained(path, subfolder="unet")
-        sampling = Path(path) / SAMPLING_FILE
-        try:
-            settings = json.loads(sampling.read_text()) if sampling.is_file() else {}
-            if not isinstance(settings, dict) or set(settings) - set(SAMPLING_DEFAULTS):
-                raise ValueError(f"unexpected content {settings!r}")
-            settings = {**SAMPLING_DEFAULTS, **settings}
-            guidance = check_guidance(settings["guidance_scale"])
-            sampler = check_sampler(settings["scheduler"], settings["num_inference_steps"])
-        except (ValueError, TypeError) as exc:
-            want = (
-                f'{{"guidance_scale": a number from 0 to {MAX_GUIDANCE:g}, "scheduler": one of '
-                f'{", ".join(SCHEDULERS)}, "num_inference_steps": an integer from 1 to {MAX_STEPS}}}'
-            )
-            raise ValueError(f"{sampling} should hold {want}: {exc}") from None
-        return cls(unet, DDPMScheduler.from_pretrained(path, subfolder="scheduler"), guidance, *sampler)
+        scheduler, steps, guidance = read_sampling(path)
+        unet = _diffusers().UNet2DModel.from_pretrained(path, subfolder="unet")
+        noise = _diffusers().DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+        return cls(unet, noise, guidance, scheduler, steps)
 
     def to(self, device) -> DiffusionModel:
         self.unet.to(device)
@@ -393,9 +405,9 @@ class DiffusionModel:
         steps are not better: with our models, 10 steps gave back test images at least as closely
         as 20, 50 or 100 (tests/test_shipped.py states the errors)."""
         self.unet.eval()
-        accepted = inspect.signature(DDIMInverseScheduler.__init__).parameters
+        accepted = inspect.signature(_diffusers().DDIMInverseScheduler.__init__).parameters
         config = {k: v for k, v in _training_config(self.scheduler).items() if k in accepted}
-        inv = DDIMInverseScheduler.from_config(config, clip_sample=False, timestep_spacing="trailing")
+        inv = _diffusers().DDIMInverseScheduler.from_config(config, clip_sample=False, timestep_spacing="trailing")
         inv.set_timesteps(int(num_inference_steps))
         x = x.to(device_of(self.unet)) * 2 - 1
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)

@@ -130,12 +130,7 @@ def _side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
 def default_sampler(dataset: str | None) -> tuple[str, int, float]:
     """The scheduler, steps and guidance scale the dataset's model samples with unless told (its
     SAMPLING_FILE): the settings its measured numbers in the Compare tab were measured with."""
-    return common.own_setting(
-        dataset,
-        "diffusion",
-        lambda m: (m.sampler, m.num_inference_steps, m.guidance_scale),
-        (DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE),
-    )
+    return common.diffusion_sampling(dataset) or (DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE)
 
 
 def sampler_updates(dataset: str | None) -> list:

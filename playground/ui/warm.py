@@ -2,13 +2,14 @@
 and every tab's opening results are computed once, into the results cache, while the first
 visitors arrive.
 
-Before the server starts (`prepare`): every installed model is loaded, and one small request runs
-through each family and the classifier, so that no visitor pays for reading weights or for
-first-call kernel set-up. After (`fill_in_background`), in a background thread: each diffusion
-model is timed for its fastest kernels (common.load: seconds per model, the largest part of a
-start), then each dataset's opening results are computed, the page's first dataset first. A
-request that arrives meanwhile waits for the work it needs rather than doing it again (the
-tuning lock, results.remembered). What a start costs is in the README ("Speed and load").
+Before the server starts (`prepare`): every installed GAN, VAE and classifier is loaded, and one
+small request runs through each, so that no visitor pays for reading weights or for first-call
+kernel set-up. After (`fill_in_background`), in a background thread: each diffusion model is
+loaded, which imports diffusers (about 2 s, half the start otherwise), and timed for its fastest
+kernels (common.load), then each dataset's opening results are computed, the page's first dataset
+first. A request that arrives meanwhile waits for the work it needs rather than doing it again
+(the weights and tuning locks, results.remembered). What a start costs is in the README ("Speed
+and load").
 """
 
 from __future__ import annotations
@@ -31,19 +32,20 @@ Opening = tuple[Callable, tuple]
 
 
 def prepare(datasets: Iterable[str]) -> dict[str, float]:
-    """Load every model of `datasets` and run each first-request path once; seconds per step."""
+    """Load every model of `datasets` but the diffusion models (`tune` loads those, after the
+    server starts) and run each first-request path once; seconds per step."""
     took = {}
     installed = weights.available()
     for dataset in datasets:
         for kind in installed.get(dataset, []):
+            if kind == "diffusion":
+                continue
             t0 = time.perf_counter()
             try:
-                model = weights.load(dataset, kind)  # a diffusion model is timed later, in `tune`
+                model = weights.load(dataset, kind)
                 with torch.inference_mode():
                     if kind == "classifier":
                         model.predict_proba(common.examples(dataset)[0][:1])
-                    elif kind == "diffusion":
-                        model.sample(1, seed=0, class_labels=0, num_inference_steps=1)
                     else:
                         model.sample(1, seed=0, class_labels=0)
             except (gr.Error, weights.WeightsError, ValueError, RuntimeError) as exc:  # the tab says so when used
@@ -53,13 +55,16 @@ def prepare(datasets: Iterable[str]) -> dict[str, float]:
 
 
 def tune(datasets: Iterable[str]) -> None:
-    """Time every diffusion model's kernels (common.load does on a model's first load)."""
+    """Load every diffusion model, time its kernels (common.load does on a model's first load) and
+    run its first-request path once."""
     for dataset in datasets:
         if "diffusion" in weights.available().get(dataset, []):
             try:
-                common.load(dataset, "diffusion")
-            except gr.Error as exc:
-                log.warning("warm start: %s diffusion: %s", dataset, exc.message)
+                model = common.load(dataset, "diffusion")
+                with torch.inference_mode():
+                    model.sample(1, seed=0, class_labels=0, num_inference_steps=1)
+            except (gr.Error, ValueError, RuntimeError) as exc:  # the tab says so when used
+                log.warning("warm start: %s diffusion: %s", dataset, getattr(exc, "message", exc))
 
 
 def compute(openings: Iterable[Opening]) -> int:
