@@ -2,6 +2,7 @@
 
     python app.py &                                  # or any running instance
     python scripts/screenshots.py --url http://127.0.0.1:7860 --out artifacts/screenshots
+    python scripts/screenshots.py --present      # each tab in presenter mode at 1280x720
 
 Uses Playwright for Python with the system's Chromium (`--chromium /usr/bin/chromium`); it
 never downloads a browser.
@@ -169,17 +170,43 @@ def tour(page: Page, out: Path, dataset_title: str, key: str) -> list[Path]:
     return shots
 
 
+def presenter_tour(page: Page, out: Path, key: str) -> list[Path]:
+    """Each tab as it opens in presenter mode (the page opened with ?present=1), one screenshot
+    of the viewport each: what a projector shows without scrolling."""
+    shots = []
+    for name in ("GAN", "VAE", "Diffusion", "Compare", "Latent space"):
+        page.get_by_role("tab", name=name).click()
+        wait_idle(page, 120)
+        page.evaluate("window.scrollTo(0, 0)")
+        path = out / f"{key}-present-{name.split()[0].lower()}.png"
+        page.screenshot(path=path)
+        shots.append(path)
+    return shots
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--url", default="http://127.0.0.1:7860")
     p.add_argument("--out", default="artifacts/screenshots")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--datasets", nargs="+", default=["MNIST:mnist", "Fashion-MNIST:fashion"], help="title:key pairs")
+    p.add_argument("--present", action="store_true", help="each tab in presenter mode at 1280x720, as it opens")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        if args.present:
+            for pair in args.datasets:
+                key = pair.split(":")[1]
+                page = browser.new_page(viewport={"width": 1280, "height": 720})
+                page.goto(f"{args.url.rstrip('/')}/?present=1&dataset={key}")
+                page.get_by_role("tab", name="GAN").wait_for()
+                for shot in presenter_tour(page, out, key):
+                    print(shot)
+                page.close()
+            browser.close()
+            return 0
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(args.url)
         page.get_by_role("tab", name="GAN").wait_for()
