@@ -41,6 +41,8 @@ body.present .gradio-container {
   --button-large-text-size: 22px; --button-small-text-size: 18px; --input-text-size: 20px;
 }
 body.present .block:has(.image-frame) {height: auto !important;}
+/* the enlarged labels float over the pictures' corners: put them above instead */
+body.present .block:has(.image-frame) label[data-testid="block-label"].float {position: static; margin-bottom: 6px;}
 body.present .image-frame img {
   width: 100% !important; height: auto !important; max-height: 78vh !important; object-fit: contain !important;
 }
