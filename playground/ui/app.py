@@ -246,6 +246,8 @@ def launch(
     block = not kw.pop("prevent_thread_lock", False)
     demo.launch(theme=THEME, css=CSS, head=HEAD, prevent_thread_lock=True, **kw)
     if warm_start:
-        warm.fill_in_background(datasets, [o for d in datasets for o in demo.openings(d)])
+        openings = [o for d in datasets for o in demo.openings(d)]
+        light = [o for o in openings if o[0] not in HEAVY_OPENING]  # no diffusion model in them
+        warm.fill_in_background(datasets, light, [o for o in openings if o[0] in HEAVY_OPENING])
     if block:
         demo.block_thread()

@@ -4,12 +4,13 @@ visitors arrive.
 
 Before the server starts (`prepare`): every installed GAN, VAE and classifier is loaded, and one
 small request runs through each, so that no visitor pays for reading weights or for first-call
-kernel set-up. After (`fill_in_background`), in a background thread: each diffusion model is
-loaded, which imports diffusers (about 2 s, half the start otherwise), and timed for its fastest
-kernels (common.load), then each dataset's opening results are computed, the page's first dataset
-first. A request that arrives meanwhile waits for the work it needs rather than doing it again
-(the weights and tuning locks, results.remembered). What a start costs is in the README ("Speed
-and load").
+kernel set-up. After (`fill_in_background`), in a background thread: the opening results that
+need no diffusion model (the GAN and VAE tabs') are computed, then each diffusion model is loaded,
+which imports diffusers (about 2 s, half the start otherwise), and timed for its fastest kernels
+(common.load), then the other opening results are computed, the page's first dataset first. A
+request that arrives meanwhile waits for the work it needs rather than doing it again (the
+weights and tuning locks, results.remembered). What a start costs is in the README ("Speed and
+load").
 """
 
 from __future__ import annotations
@@ -82,12 +83,15 @@ def compute(openings: Iterable[Opening]) -> int:
     return failed
 
 
-def fill_in_background(datasets: list[str], openings: list[Opening]) -> threading.Thread:
-    """Tune, then compute `openings`, in a daemon thread."""
+def fill_in_background(datasets: list[str], light: list[Opening], heavy: list[Opening]) -> threading.Thread:
+    """In a daemon thread: compute the `light` openings (they need no diffusion model, so they
+    are in the cache within a second of the start), then load and tune the diffusion models,
+    then compute the `heavy` openings."""
 
     def run():
+        compute(light)
         tune(datasets)
-        compute(openings)
+        compute(heavy)
 
     thread = threading.Thread(target=run, name="warm-start", daemon=True)
     thread.start()
