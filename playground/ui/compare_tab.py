@@ -165,7 +165,7 @@ def sweep_figure(dataset: str) -> tuple:
     )
     hw = s.get("hardware", {})
     where = f" on {hw['cpu']} ({hw['cpu_cores']} cores)" if "cpu" in hw else ""
-    own = (common.diffusion_sampling(dataset) or (None, None, s["guidance_scale"]))[2]
+    own = common.own_setting(dataset, "diffusion", lambda m: m.guidance_scale, s["guidance_scale"])
     if own != s["guidance_scale"]:
         where += f" (the model samples at guidance {own:g} unless told; this sweep used {s['guidance_scale']:g})"
     if s.get("weights") not in (None, weights.fingerprint(dataset, "diffusion")):
