@@ -18,7 +18,6 @@ from playground import weights
 from playground.data import ANY, DATASETS, UNCONDITIONAL, DataError, DatasetInfo, draw_classes, get_info, parse_label
 from playground.images import CAPTION_PX, Tiling, tile, to_pil
 from playground.models import Cost
-from playground.models.diffusion import read_sampling
 
 MAX_IMAGES = 64  # per click: more than a screen shows, and still fast on two cores
 MAX_SEED = 2**31 - 1
@@ -95,18 +94,6 @@ def own_setting(dataset: str | None, kind: str, read: Callable, fallback):
         return read(weights.load(dataset, kind)) if dataset else fallback
     except (weights.WeightsError, DataError):
         return fallback
-
-
-def diffusion_sampling(dataset: str | None) -> tuple[str, int, float] | None:
-    """The scheduler, steps and guidance scale the dataset's diffusion model samples with unless
-    told, read from its folder: loading the model would import diffusers, which the app's start
-    does without (warm.py). None where there is no model or its settings are damaged."""
-    try:
-        if dataset and weights.has_weights(dataset, "diffusion"):
-            return read_sampling(weights.model_dir(dataset, "diffusion"))
-    except (ValueError, DataError):
-        pass
-    return None
 
 
 def examples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:

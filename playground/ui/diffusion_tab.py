@@ -10,10 +10,17 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from playground import plots
+from playground import plots, weights
 from playground.images import gif, grid, to_pil
 from playground.models import make_generator
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SCHEDULER_NAMES, SCHEDULERS
+from playground.models.diffusion import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    SCHEDULER_NAMES,
+    SCHEDULERS,
+    read_sampling,
+)
 from playground.ui import common, results
 
 LESSON = """### Learn to undo noise
@@ -129,8 +136,15 @@ def _side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
 
 def default_sampler(dataset: str | None) -> tuple[str, int, float]:
     """The scheduler, steps and guidance scale the dataset's model samples with unless told (its
-    SAMPLING_FILE): the settings its measured numbers in the Compare tab were measured with."""
-    return common.diffusion_sampling(dataset) or (DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE)
+    SAMPLING_FILE): the settings its measured numbers in the Compare tab were measured with. Read
+    from the model's folder: loading the model would import diffusers, which the app's start does
+    without (warm.py). The defaults where there is no model or its settings are damaged."""
+    try:
+        if dataset and weights.has_weights(dataset, "diffusion"):
+            return read_sampling(weights.model_dir(dataset, "diffusion"))
+    except ValueError:
+        pass
+    return DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE
 
 
 def sampler_updates(dataset: str | None) -> list:
