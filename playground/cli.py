@@ -16,10 +16,12 @@ import numpy as np
 from playground import weights
 from playground.data import DATASETS, UNCONDITIONAL, DataError, draw_classes, get_info, parse_label
 from playground.images import grid, to_uint8
+from playground.limits import MAX_CLI_IMAGES, MAX_SEED
 from playground.models import FAMILIES
-from playground.models.diffusion import MAX_GUIDANCE, MAX_STEPS, SCHEDULERS
+from playground.models.diffusion import SCHEDULERS
 
-MAX_N = 4096  # images per call: more would take minutes for diffusion on a CPU
+OPTION_FLAGS = {"num_inference_steps": "steps", "scheduler": "scheduler", "guidance_scale": "guidance-scale",
+                "truncation": "truncation"}  # fmt: skip
 
 
 class UsageError(Exception):
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate images to a .npz or .png file")
     s.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
     s.add_argument("--family", required=True, help=f"one of: {', '.join(FAMILIES)}")
-    s.add_argument("--n", type=int, default=16, help=f"number of images, 1-{MAX_N}")
+    s.add_argument("--n", type=int, default=16, help=f"number of images, 1-{MAX_CLI_IMAGES}")
     s.add_argument(
         "--label",
         default=None,
@@ -61,29 +63,28 @@ def sample(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown family {args.family!r}; choose one of {', '.join(FAMILIES)}")
     unconditional = (args.label or "").strip().lower() == UNCONDITIONAL
     label = None if unconditional else parse_label(info, args.label)
-    if not 1 <= args.n <= MAX_N:
-        raise UsageError(f"--n must be from 1 to {MAX_N}, not {args.n}")
+    if not 1 <= args.n <= MAX_CLI_IMAGES:
+        raise UsageError(f"--n must be from 1 to {MAX_CLI_IMAGES}, not {args.n}")
     out = Path(args.out)
     if out.suffix not in (".npz", ".png"):
         raise UsageError(f"--out must end in .npz or .png, not {out.name!r}")
-    kw = {}
-    if args.family == "diffusion":
-        if args.scheduler is not None and args.scheduler not in SCHEDULERS:
-            raise UsageError(f"unknown scheduler {args.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
-        if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
-            raise UsageError(f"--steps must be from 1 to {MAX_STEPS}, not {args.steps}")
-        if args.guidance_scale is not None and not 0.0 <= args.guidance_scale <= MAX_GUIDANCE:
-            raise UsageError(f"--guidance-scale must be from 0 to {MAX_GUIDANCE:g}, not {args.guidance_scale}")
-        kw = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale}
-    if args.family == "gan":
-        if args.truncation is not None and not 0.0 < args.truncation <= 1.0:
-            raise UsageError(f"--truncation must be in (0, 1], not {args.truncation}")
-        kw = {"truncation": args.truncation}
-    if args.seed < 0:
-        raise UsageError(f"--seed must be 0 or more, not {args.seed}")
+    given = {"num_inference_steps": args.steps, "scheduler": args.scheduler, "guidance_scale": args.guidance_scale,
+             "truncation": args.truncation}  # fmt: skip
+    given = {k: v for k, v in given.items() if v is not None}
+    foreign = sorted(set(given) - set(FAMILIES[args.family].SAMPLING_OPTIONS))
+    if foreign:
+        raise UsageError(f"--{OPTION_FLAGS[foreign[0]]} does not apply to the {args.family}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
     if label is None and not unconditional:  # any class: p(x) = Σ p(y) p(x | y)
         label = draw_classes(info, args.n, args.seed)
     model = weights.load(args.dataset, args.family)
+    for option, value in given.items():  # the model checks each value; the message names the flag
+        try:
+            model.sampling_options(**{option: value})
+        except ValueError as exc:
+            raise UsageError(f"--{OPTION_FLAGS[option]}: {exc}") from None
+    kw = model.sampling_options(**given)
     t0 = time.perf_counter()
     images = model.sample(args.n, seed=args.seed, class_labels=label, **kw)
     ms = (time.perf_counter() - t0) * 1000
@@ -109,7 +110,7 @@ def info_command(args: argparse.Namespace) -> int:
             size = sum(p.stat().st_size for p in d.rglob("*.safetensors"))
             try:
                 model = weights.load(dataset, kind, root)
-                params = sum(p.numel() for p in (model.unet if kind == "diffusion" else model).parameters())
+                params = sum(p.numel() for p in model.parameters())
                 status = "ok"
             except weights.WeightsError as exc:
                 params, status = None, str(exc)

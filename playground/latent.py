@@ -105,6 +105,16 @@ class LatentMap:
         """Share of the latents' variance the two axes show."""
         return float(self.pca.explained_variance_ratio_.sum())
 
+    def neighbour_agreement(self, k: int = 5) -> float:
+        """Share of each point's k nearest neighbours on the map that share its class: how clustered
+        by class the map is (about 1 / number of classes when there are no clusters)."""
+        pts = torch.as_tensor(self.points)
+        d = torch.cdist(pts, pts)
+        d.fill_diagonal_(float("inf"))
+        nn = d.topk(k, largest=False).indices
+        labels = torch.as_tensor(self.labels)
+        return (labels[nn] == labels[:, None]).float().mean().item()
+
 
 @dataclass(frozen=True)
 class Axes:

@@ -8,7 +8,7 @@ classes", not "the same pixels").
 
 from __future__ import annotations
 
-import threading
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,9 +23,6 @@ SPACES = {
     "pixels": "Euclidean distance between the images' pixels (in [0, 1])",
     "classifier features": "Euclidean distance between the classifier's penultimate-layer features",
 }
-
-_lock = threading.Lock()
-_index: dict[tuple[str, str, str], NearestNeighbors] = {}
 
 
 @dataclass
@@ -43,14 +40,16 @@ def _embed(dataset: str, images: torch.Tensor, space: str) -> torch.Tensor:
 
 
 def _fitted(dataset: str, space: str) -> NearestNeighbors:
-    key = (str(weights.weights_root()), dataset, space)
-    with _lock:
-        if key not in _index:
-            x, _, _ = weights.load_training_subset(dataset)
-            from sklearn.neighbors import NearestNeighbors  # scikit-learn is a second of the app's start
+    return _fit(str(weights.weights_root()), dataset, space)
 
-            _index[key] = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(_embed(dataset, x, space).numpy())
-        return _index[key]
+
+@functools.cache
+def _fit(root: str, dataset: str, space: str) -> NearestNeighbors:
+    """The index of the shipped training subset, in `space`, for the weights under `root`."""
+    from sklearn.neighbors import NearestNeighbors  # scikit-learn is a second of the app's start
+
+    x, _, _ = weights.load_training_subset(dataset)
+    return NearestNeighbors(n_neighbors=1, algorithm="brute").fit(_embed(dataset, x, space).numpy())
 
 
 def nearest(dataset: str, images: torch.Tensor, k: int = 5, space: str = "pixels") -> Neighbours:
@@ -68,5 +67,4 @@ def nearest(dataset: str, images: torch.Tensor, k: int = 5, space: str = "pixels
 
 
 def clear() -> None:
-    with _lock:
-        _index.clear()
+    _fit.cache_clear()

@@ -19,9 +19,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from playground.data import DATASETS, get_info
-from playground.models import FAMILIES, Classifier, make_generator
+from playground.models import REGISTRY, make_generator
 
-MODEL_KINDS = (*FAMILIES, "classifier")
+MODEL_KINDS = tuple(REGISTRY)
 MANIFEST = "manifest.sha256"
 EXAMPLES = "examples.safetensors"  # a few real test images per dataset (scripts/export_examples.py)
 TRAINING_SUBSET = "training_subset.safetensors"  # training images for "does it copy?" (export_examples.py)
@@ -134,16 +134,13 @@ def load(dataset: str, kind: str, root: Path | None = None):
                 f"train them with: python scripts/train.py --dataset {dataset} --family {kind}"
             )
         verify(root, f"{dataset}/{kind}/")
-        cls = Classifier if kind == "classifier" else FAMILIES[kind]
         try:
-            model = cls.from_pretrained(model_dir(dataset, kind, root))
+            model = REGISTRY[kind].model.from_pretrained(model_dir(dataset, kind, root))
         except Exception as exc:  # safetensors, json and shape errors all mean the same to a user
             raise WeightsError(
                 f"could not load the {kind} weights for {info.title} ({exc.__class__.__name__}: {exc})"
             ) from None
-        if hasattr(model, "eval"):
-            model.eval()
-        _cache[key] = model
+        _cache[key] = model.eval()
         return model
 
 

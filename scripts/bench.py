@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import Client, handle_file
 
 # gradio_client opens a new httpx client for every request and every file it fetches, and each
 # builds a new SSL context, loading the system's certificates, even for plain http: on these
@@ -89,9 +88,10 @@ def sampler_speed(dataset: str, n: int = 16) -> dict:
     shipped Fashion-MNIST default before), in this process, timed on the same model in one run."""
     import torch
 
-    from playground.ui import common
+    from playground import weights
 
-    model = common.load(dataset, "diffusion")
+    model = weights.load(dataset, "diffusion")
+    model.tune()  # the kernels the app would choose on this machine
     own = model.own_sampler()
     out = {}
     for what, kw in {"own": {}, "sde-dpm++ 50 steps": {"scheduler": "sde-dpm++", "num_inference_steps": 50}}.items():
@@ -146,7 +146,7 @@ def cold_start(runs: int, dataset: str, port: int = 7893, timeout_s: float = 300
     return out
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--repeat", type=int, default=5, help="calls per endpoint and kind, after the first")
@@ -166,7 +166,37 @@ def main(argv=None) -> int:
         metavar="RUNS",
         help="instead: time `python app.py` from start to first answer against `import gradio`, RUNS times each",
     )
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def time_endpoints(c: Client, table: dict, repeat: int) -> dict:
+    """Each endpoint's first call, then `repeat` calls with new inputs (computed) and with the first
+    inputs again (repeated, from the results cache): p50 and p95 in ms, printed as they come."""
+    results = {}
+    print(f"{'endpoint':<22} {'first':>8} {'computed p50':>13} {'p95':>8} {'repeated p50':>13} {'p95':>8}  (ms)")
+    for name, make in table.items():
+        first = call(c, name, make(0))  # loads models, tunes kernels, fills the cache
+        computed = [call(c, name, make(i)) for i in range(1, repeat + 1) if make(i) is not None]
+        repeated = [call(c, name, make(0)) for _ in range(repeat)]
+        r = {
+            "first_ms": first,
+            "repeated_p50_ms": statistics.median(repeated),
+            "repeated_p95_ms": percentile(repeated, 0.95),
+        }
+        if computed:
+            r.update(computed_p50_ms=statistics.median(computed), computed_p95_ms=percentile(computed, 0.95))
+        results[name] = r
+        c50, c95 = (
+            (f"{r['computed_p50_ms']:>13.0f}", f"{r['computed_p95_ms']:>8.0f}")
+            if computed
+            else (f"{'-':>13}", f"{'-':>8}")
+        )
+        print(f"{name:<22} {first:>8.0f} {c50} {c95} {r['repeated_p50_ms']:>13.0f} {r['repeated_p95_ms']:>8.0f}")
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.cold_start:
         out = cold_start(args.cold_start, args.dataset)
         if args.json:
@@ -175,7 +205,7 @@ def main(argv=None) -> int:
 
     from playground import weights
     from playground.images import to_pil
-    from playground.ui import diffusion_tab
+    from playground.models.diffusion import read_sampling
 
     if args.image_format:
         from playground.ui import common
@@ -194,35 +224,16 @@ def main(argv=None) -> int:
         url = demo.local_url
     probe = Path(tempfile.mkdtemp()) / "probe.png"
     to_pil(weights.load_examples(args.dataset)[0][0], 4).save(probe)
-    table = endpoints(args.dataset, diffusion_tab.default_sampler(args.dataset), str(probe))
+    table = endpoints(args.dataset, read_sampling(weights.model_dir(args.dataset, "diffusion")), str(probe))
     if args.only:
         table = {k: v for k, v in table.items() if k.strip("/") in args.only or k == "/ping"}
     c = client(url, default=args.client_default)
-    results = {}
     print(
         f"{args.dataset}: {args.repeat} calls per figure through gradio_client against {url}, images as "
         f"{args.image_format or 'png'}, {'a new SSL context per request' if args.client_default else 'one SSL context'}"
     )
-    print(f"{'endpoint':<22} {'first':>8} {'computed p50':>13} {'p95':>8} {'repeated p50':>13} {'p95':>8}  (ms)")
     try:
-        for name, make in table.items():
-            first = call(c, name, make(0))  # loads models, tunes kernels, fills the cache
-            computed = [call(c, name, make(i)) for i in range(1, args.repeat + 1) if make(i) is not None]
-            repeated = [call(c, name, make(0)) for _ in range(args.repeat)]
-            r = {
-                "first_ms": first,
-                "repeated_p50_ms": statistics.median(repeated),
-                "repeated_p95_ms": percentile(repeated, 0.95),
-            }
-            if computed:
-                r.update(computed_p50_ms=statistics.median(computed), computed_p95_ms=percentile(computed, 0.95))
-            results[name] = r
-            c50, c95 = (
-                (f"{r['computed_p50_ms']:>13.0f}", f"{r['computed_p95_ms']:>8.0f}")
-                if computed
-                else (f"{'-':>13}", f"{'-':>8}")
-            )
-            print(f"{name:<22} {first:>8.0f} {c50} {c95} {r['repeated_p50_ms']:>13.0f} {r['repeated_p95_ms']:>8.0f}")
+        results = time_endpoints(c, table, args.repeat)
         sampler = sampler_speed(args.dataset) if args.sampler else None
         if sampler:
             ms = sampler["ms"]

@@ -17,14 +17,11 @@ import math
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from playground.models.diffusion import DiffusionConfig  # noqa: E402
+from playground.models.diffusion import DiffusionConfig
 
 
 def step_ms(config: DiffusionConfig, precision: str, batch_size: int, steps: int, warmup: int = 2) -> float:

@@ -16,16 +16,15 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from playground import weights  # noqa: E402
-from playground.data import DataError, draw_classes, get_info, load_tensors  # noqa: E402
-from playground.images import quantize  # noqa: E402
-from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary  # noqa: E402
-from playground.models import FAMILIES  # noqa: E402
+from playground import weights
+from playground.data import DataError, DatasetInfo, draw_classes, get_info, load_tensors
+from playground.images import quantize
+from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary
+from playground.models import FAMILIES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -79,6 +78,132 @@ def sample_many(model, n: int, labels: torch.Tensor | None, seed: int, batch_siz
     return quantize(torch.cat(out))
 
 
+class Bench(NamedTuple):
+    """What every family is measured against: the real images, their features and the FID's real set."""
+
+    args: argparse.Namespace
+    info: DatasetInfo
+    classifier: object
+    train_x: torch.Tensor
+    feats: dict[str, torch.Tensor]
+    fid: object
+    labels: torch.Tensor  # the class-conditional samples' classes, n // classes of each
+
+
+def real_data(b: Bench, test_x: torch.Tensor, g: torch.Generator) -> dict:
+    """The floor: real images against real images."""
+    args = b.args
+    subset = torch.randperm(len(b.train_x), generator=g)[: args.n]
+    real_nn, _ = nearest_distances(test_x[: args.n_nearest].flatten(1), b.train_x.flatten(1))
+    p, r = precision_recall(b.feats["test"][: args.n], b.feats["train"][subset], args.k)
+    return {
+        "fid": fid_score(b.fid, b.train_x[subset]),
+        "n": args.n,
+        "method": f"{args.n} random training images against the test set: the best a generator could score",
+        "precision": p,
+        "recall": r,
+        "nearest_train_pixel_l2": summary(real_nn),
+        "nearest_train_pixel_l2_histogram": histogram(real_nn),
+        "nearest_train_n": args.n_nearest,
+        "nearest_train_method": "Euclidean distance in pixel space ([0, 1] pixels) from each of the first "
+        f"{args.n_nearest} test images to its nearest training image",
+    }
+
+
+def any_figures(b: Bench, model, kw: dict, conditional_fid: float) -> dict:
+    """The mode every tab opens with: p(x) = Σ p(y) p(x | y), each class drawn as often as in training."""
+    args = b.args
+    if not args.n_any:
+        return {}
+    any_labels = draw_classes(b.info, args.n_any, args.seed)
+    anyc = sample_many(model, args.n_any, any_labels, args.seed + 20_000, args.batch_size, **kw)
+    f_any = fid_score(b.fid, anyc)
+    p_any, r_any = precision_recall(b.feats["test"][: args.n_any], b.classifier.features(anyc), args.k)
+    return {
+        "any": {
+            "fid": f_any,
+            "fid_over_conditional": f_any / conditional_fid,
+            "precision": p_any,
+            "recall": r_any,
+            "class_accuracy": (b.classifier.predict_proba(anyc).argmax(1) == any_labels).float().mean().item(),
+            "n": args.n_any,
+            "samples": "each image's class drawn from the training set's class shares, then sampled as that "
+            "class; rounded to 8 bits",
+        }
+    }
+
+
+def ms_per_image(b: Bench, model, kw: dict) -> float:
+    """Speed: one batch of 64, after a warm-up, at the app's settings."""
+    model.sample(4, seed=1, class_labels=0, **kw)
+    t0 = time.perf_counter()
+    model.sample(64, seed=2, class_labels=torch.arange(64) % b.info.num_classes, **kw)
+    return (time.perf_counter() - t0) * 1000 / 64
+
+
+def measure(b: Bench, family: str, model, root: Path, results: dict) -> dict:
+    """Every figure of one family, each with how it was measured."""
+    args, info, labels = b.args, b.info, b.labels
+    given = {"truncation": args.truncation, "scheduler": args.scheduler, "num_inference_steps": args.steps,
+             "guidance_scale": args.guidance_scale}  # fmt: skip
+    kw = model.sampling_options(**{k: given[k] for k in model.SAMPLING_OPTIONS if given[k] is not None})
+    t0 = time.time()
+    fake = sample_many(model, args.n, labels, args.seed, args.batch_size, **kw)
+    uncond = sample_many(model, args.n_uncond, None, args.seed + 10_000, args.batch_size, **kw)
+    f = fid_score(b.fid, fake)
+    extra = any_figures(b, model, kw, f)
+    sampling_s = time.time() - t0
+    pred = b.classifier.predict_proba(fake).argmax(1)
+    pred_u = b.classifier.predict_proba(uncond).argmax(1)
+    p, r = precision_recall(b.feats["test"][: args.n], b.classifier.features(fake), args.k)
+    nn_d, _ = nearest_distances(fake[: args.n_nearest].flatten(1), b.train_x.flatten(1))
+    cost = model.cost(class_labels=0, **kw)
+    return {
+        "fid": f,
+        "fid_over_floor": f / results["real_data"]["fid"],
+        "n": args.n,
+        "seed": args.seed,
+        "sampler": model.describe_sampling(**kw),
+        "samples": f"{args.n // info.num_classes} class-conditional samples per class, rounded to 8 bits",
+        "class_accuracy": (pred == labels).float().mean().item(),
+        "class_accuracy_n": args.n,
+        "per_class_accuracy": [(pred[labels == k] == k).float().mean().item() for k in range(info.num_classes)],
+        "unconditional_histogram": torch.bincount(pred_u, minlength=info.num_classes).tolist(),
+        "unconditional_n": args.n_uncond,
+        **extra,
+        "precision": p,
+        "recall": r,
+        "k": args.k,
+        "nearest_train_pixel_l2": summary(nn_d),
+        "nearest_train_pixel_l2_histogram": histogram(nn_d),
+        "nearest_train_n": args.n_nearest,
+        "ms_per_image": ms_per_image(b, model, kw),
+        "ms_method": "one batch of 64 class-conditional images after a warm-up",
+        "hardware": results["hardware"],
+        "nfe": cost.nfe,
+        "parameters": cost.parameters,
+        "bytes": sum(p.stat().st_size for p in weights.model_dir(args.dataset, family, root).rglob("*.safetensors")),
+        "sampling_s": round(sampling_s, 1),
+        "weights": weights.fingerprint(args.dataset, family, root),
+        "measured": results["measured"],
+        "command": results["command"],
+    }
+
+
+def kept_families(out: Path, args, floor_fid: float) -> dict:
+    """Families not measured in this run keep their earlier figures (each one says when and how it
+    was measured), unless the floor they were compared with has changed."""
+    if not out.is_file():
+        return {}
+    old = json.loads(out.read_text())
+    if not math.isclose(old.get("real_data", {}).get("fid", -1), floor_fid, rel_tol=1e-4):
+        return {}
+    kept = {k: v for k, v in old.get("families", {}).items() if k not in args.families}
+    for v in kept.values():  # files from before families kept their own
+        v.setdefault("hardware", old["hardware"])
+    return kept
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.command = "python scripts/evaluate.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -96,149 +221,31 @@ def main(argv=None) -> int:
         return sweep(args, root, classifier, train_x, test_x)
     g = torch.Generator().manual_seed(args.seed)
     feats = {"test": classifier.features(test_x), "train": classifier.features(train_x)}
-    fid = fid_against(classifier, test_x)
-
-    extractor = (
-        f"penultimate layer ({classifier.config.feature_dim}-d) of weights/{args.dataset}/classifier; "
-        f"real set: the {len(test_x)} test images"
-    )
+    labels = torch.arange(info.num_classes).repeat(args.n // info.num_classes + 1)[: args.n]
+    b = Bench(args, info, classifier, train_x, feats, fid_against(classifier, test_x), labels)
     results = {
         **run_fields(args),
-        "feature_extractor": extractor,
+        "feature_extractor": f"penultimate layer ({classifier.config.feature_dim}-d) of weights/{args.dataset}/"
+        f"classifier; real set: the {len(test_x)} test images",
         "classifier": {
             "test_accuracy": (classifier.predict_proba(test_x).argmax(1) == test_y).float().mean().item(),
             "n": len(test_x),
         },
     }
-
-    # --- the floor: real images against real images ---------------------------------------------
-    subset = torch.randperm(len(train_x), generator=g)[: args.n]
-    real_nn, _ = nearest_distances(test_x[: args.n_nearest].flatten(1), train_x.flatten(1))
-    p, r = precision_recall(feats["test"][: args.n], feats["train"][subset], args.k)
-    results["real_data"] = {
-        "fid": fid_score(fid, train_x[subset]),
-        "n": args.n,
-        "method": f"{args.n} random training images against the test set: the best a generator could score",
-        "precision": p,
-        "recall": r,
-        "nearest_train_pixel_l2": summary(real_nn),
-        "nearest_train_pixel_l2_histogram": histogram(real_nn),
-        "nearest_train_n": args.n_nearest,
-        "nearest_train_method": "Euclidean distance in pixel space ([0, 1] pixels) from each of the first "
-        f"{args.n_nearest} test images to its nearest training image",
-    }
+    results["real_data"] = real_data(b, test_x, g)
     print(json.dumps({"real_data": results["real_data"]["fid"]}), flush=True)
-
-    # --- every family ----------------------------------------------------------------------------------
-    labels = torch.arange(info.num_classes).repeat(args.n // info.num_classes + 1)[: args.n]
     out = Path(args.out or root / args.dataset / "metrics.json")
-    # Families not measured in this run keep their earlier figures (each one says when and how it
-    # was measured), unless the floor they were compared with has changed.
-    results["families"] = {}
-    if out.is_file():
-        old = json.loads(out.read_text())
-        if math.isclose(old.get("real_data", {}).get("fid", -1), results["real_data"]["fid"], rel_tol=1e-4):
-            results["families"] = {k: v for k, v in old.get("families", {}).items() if k not in args.families}
-            for v in results["families"].values():  # files from before families kept their own
-                v.setdefault("hardware", old["hardware"])
+    results["families"] = kept_families(out, args, results["real_data"]["fid"])
     for family in args.families:
         try:
             model = weights.load(args.dataset, family, root)
         except weights.WeightsError as exc:
             print(f"skipping {family}: {exc}", file=sys.stderr)
             continue
-        kw, sampler = {}, "one forward pass"
-        if family == "gan":
-            psi = model.config.truncation if args.truncation is None else args.truncation
-            kw, sampler = {"truncation": psi}, f"one forward pass, truncation ψ = {psi:g}"
-        if family == "diffusion":
-            scheduler, steps, w = model.own_sampler(args.scheduler, args.steps, args.guidance_scale)
-            kw = {"num_inference_steps": steps, "scheduler": scheduler, "guidance_scale": w}
-            sampler = f"{scheduler}, {steps} steps, guidance scale {w:g}"
-        t0 = time.time()
-        fake = sample_many(model, args.n, labels, args.seed, args.batch_size, **kw)
-        uncond = sample_many(model, args.n_uncond, None, args.seed + 10_000, args.batch_size, **kw)
-        any_labels = draw_classes(info, args.n_any, args.seed)
-        anyc = (
-            sample_many(model, args.n_any, any_labels, args.seed + 20_000, args.batch_size, **kw)
-            if args.n_any
-            else None
-        )
-        sampling_s = time.time() - t0
-
-        # speed: one batch of 64, after a warm-up, at the app's settings
-        model.sample(4, seed=1, class_labels=0, **kw)
-        t0 = time.perf_counter()
-        model.sample(64, seed=2, class_labels=torch.arange(64) % info.num_classes, **kw)
-        ms = (time.perf_counter() - t0) * 1000 / 64
-
-        pred = classifier.predict_proba(fake).argmax(1)
-        pred_u = classifier.predict_proba(uncond).argmax(1)
-        fake_feats = classifier.features(fake)
-        p, r = precision_recall(feats["test"][: args.n], fake_feats, args.k)
-        nn_d, _ = nearest_distances(fake[: args.n_nearest].flatten(1), train_x.flatten(1))
-        folder = weights.model_dir(args.dataset, family, root)
-        cost = model.cost(class_labels=0, **kw)
-        f = fid_score(fid, fake)
-        any_metrics = {}
-        if anyc is not None:  # the mode every tab opens with: p(x) = Σ p(y) p(x | y)
-            f_any = fid_score(fid, anyc)
-            p_any, r_any = precision_recall(feats["test"][: args.n_any], classifier.features(anyc), args.k)
-            any_metrics = {
-                "fid": f_any,
-                "fid_over_conditional": f_any / f,
-                "precision": p_any,
-                "recall": r_any,
-                "class_accuracy": (classifier.predict_proba(anyc).argmax(1) == any_labels).float().mean().item(),
-                "n": args.n_any,
-                "samples": "each image's class drawn from the training set's class shares, then sampled as that "
-                "class; rounded to 8 bits",
-            }
-        results["families"][family] = {
-            "fid": f,
-            "fid_over_floor": f / results["real_data"]["fid"],
-            "n": args.n,
-            "seed": args.seed,
-            "sampler": sampler,
-            "samples": f"{args.n // info.num_classes} class-conditional samples per class, rounded to 8 bits",
-            "class_accuracy": (pred == labels).float().mean().item(),
-            "class_accuracy_n": args.n,
-            "per_class_accuracy": [(pred[labels == k] == k).float().mean().item() for k in range(info.num_classes)],
-            "unconditional_histogram": torch.bincount(pred_u, minlength=info.num_classes).tolist(),
-            "unconditional_n": args.n_uncond,
-            **({"any": any_metrics} if any_metrics else {}),
-            "precision": p,
-            "recall": r,
-            "k": args.k,
-            "nearest_train_pixel_l2": summary(nn_d),
-            "nearest_train_pixel_l2_histogram": histogram(nn_d),
-            "nearest_train_n": args.n_nearest,
-            "ms_per_image": ms,
-            "ms_method": "one batch of 64 class-conditional images after a warm-up",
-            "hardware": results["hardware"],
-            "nfe": cost.nfe,
-            "parameters": cost.parameters,
-            "bytes": sum(p.stat().st_size for p in folder.rglob("*.safetensors")),
-            "sampling_s": round(sampling_s, 1),
-            "weights": weights.fingerprint(args.dataset, family, root),
-            "measured": results["measured"],
-            "command": results["command"],
-        }
-        print(
-            json.dumps(
-                {
-                    family: {
-                        k: results["families"][family][k] for k in ("fid", "class_accuracy", "precision", "recall")
-                    }
-                    | {"fid_any": results["families"][family].get("any", {}).get("fid")}
-                }
-            ),
-            flush=True,
-        )
-
-    results["families"] = {
-        f: results["families"][f] for f in FAMILIES if f in results["families"]
-    }  # GAN, VAE, diffusion
+        figures = results["families"][family] = measure(b, family, model, root, results)
+        shown = {k: figures[k] for k in ("fid", "class_accuracy", "precision", "recall")}
+        print(json.dumps({family: shown | {"fid_any": figures.get("any", {}).get("fid")}}), flush=True)
+    results["families"] = {f: results["families"][f] for f in FAMILIES if f in results["families"]}
     results["elapsed_s"] = round(time.time() - t_start, 1)
     out.write_text(json.dumps(results, indent=2) + "\n")
     update_manifest(out)

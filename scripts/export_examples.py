@@ -17,10 +17,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from playground import weights  # noqa: E402
-from playground.data import DataError, get_info, load_tensors  # noqa: E402
+from playground import weights
+from playground.data import DataError, get_info, load_tensors
 
 
 def main(argv=None) -> int:

@@ -27,14 +27,12 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gradio_client import Client  # noqa: E402
+from gradio_client import Client
 
-from scripts.bench import client  # noqa: E402
+from scripts.bench import client
 
 
 def mix(dataset: str) -> dict[str, tuple[float, tuple]]:
@@ -197,11 +195,15 @@ def run(url: str, users: int, seconds: float, dataset: str, seed: int = 0, on_st
     start.wait()
     for t in threads:
         t.join(timeout=seconds + 300)
-    elapsed = time.time() - clock["start"]
+    figures = tally(lat, errors, rejected, connects, time.time() - clock["start"])
+    return {"users": users, **figures, "still_running": sum(t.is_alive() for t in threads)}
+
+
+def tally(lat: dict, errors: dict, rejected: dict, connects: list[float], elapsed: float) -> dict:
+    """What a load run measured: requests, failures, throughput and each endpoint's p50 and p95."""
     done = sum(len(v) for v in lat.values())
     failed = sum(len(v) for v in errors.values())
     return {
-        "users": users,
         "seconds": round(elapsed, 1),
         "requests": done + failed + sum(rejected.values()),
         "succeeded": done,
@@ -216,7 +218,6 @@ def run(url: str, users: int, seconds: float, dataset: str, seed: int = 0, on_st
         "all": _summary([ms for v in lat.values() for ms in v]),
         "connect": _summary(connects),
         "errors": {n: sorted(set(v))[:5] for n, v in errors.items()},
-        "still_running": sum(t.is_alive() for t in threads),
     }
 
 

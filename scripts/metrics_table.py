@@ -14,12 +14,11 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from playground import weights
+from playground.data import DATASETS
+from playground.metrics import provenance, speed_machines, training_cost
 
-from playground import weights  # noqa: E402
-from playground.data import DATASETS  # noqa: E402
-from playground.metrics import provenance, speed_machines, training_cost  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 START, END = "<!-- metrics-table -->", "<!-- /metrics-table -->"
 

@@ -26,13 +26,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from playground import weights  # noqa: E402
-from playground.data import get_info  # noqa: E402
-from playground.latent import image_space_points  # noqa: E402
-from playground.models import make_generator  # noqa: E402
-from playground.models.diffusion import NOISE_SPACE_STEPS  # noqa: E402
+from playground import weights
+from playground.data import get_info
+from playground.latent import image_space_points
+from playground.models import make_generator
+from playground.models.diffusion import NOISE_SPACE_STEPS
 
 
 def main(argv=None) -> int:
@@ -56,12 +54,14 @@ def main(argv=None) -> int:
         return 2
     images, labels = images[: args.n], labels[: args.n]
     t0 = time.time()
-    tensors = {"vae_latents": vae.encode(images), "vae_labels": labels}
-    z = gan.sample_latent(args.n, make_generator(args.seed))
-    made = torch.cat([gan.decode(b) for b in z.split(args.batch_size)])
+    tensors = {"vae_latents": vae.latent_space().encode(images), "vae_labels": labels}
+    space = gan.latent_space()
+    z = space.sample(args.n, make_generator(args.seed))
+    made = torch.cat([space.decode(b) for b in z.split(args.batch_size)])
     tensors.update(gan_latents=z, gan_labels=classifier.predict_proba(made).argmax(1))
-    v = diffusion.sample_noise_space(args.n, make_generator(args.seed))
-    made = torch.cat([diffusion.decode_noise_space(b) for b in v.split(args.batch_size)])
+    space = diffusion.latent_space()
+    v = space.sample(args.n, make_generator(args.seed))
+    made = torch.cat([space.decode(b) for b in v.split(args.batch_size)])
     tensors.update(
         diffusion_labels=classifier.predict_proba(made).argmax(1),
         diffusion_seed=torch.tensor([args.seed]),

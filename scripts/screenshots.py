@@ -18,11 +18,11 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from playground.images import CAPTION_PX, Tiling  # noqa: E402
-from playground.ui.common import IMAGE_SCALE  # noqa: E402
-from playground.ui.compare_tab import COMPARE_COLUMNS  # noqa: E402
-from playground.ui.latent_tab import FAMILY_TITLES, READING  # noqa: E402
+from playground.images import CAPTION_PX, Tiling
+from playground.models import FAMILY_TITLES
+from playground.ui.common import IMAGE_SCALE
+from playground.ui.compare_tab import COMPARE_COLUMNS
+from playground.ui.latent_tab import READING
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

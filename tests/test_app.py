@@ -249,10 +249,11 @@ def test_a_diffusion_vector_decodes_to_one_image_alone_or_in_a_strip(use_weights
     """On the latent panel diffusion's vector (x_T and each step's noise) alone fixes its image: the
     same wherever it sits in a batch, and another vector gives another image."""
     model = common.load("mnist", "diffusion")
-    z = latent_tab.prior_vectors(model, "diffusion", 3, make_generator(5))
-    assert z.shape == (3, *model.noise_space_shape())
-    strip = latent_tab.decode_vectors(model, "diffusion", z)
-    assert torch.allclose(strip[2], latent_tab.decode_vectors(model, "diffusion", z[2:])[0], atol=1e-4)
+    space = model.latent_space()
+    z = space.sample(3, make_generator(5))
+    assert z.shape == (3, *model.noise_space_shape()) == (3, *space.shape)
+    strip = space.decode(z)
+    assert torch.allclose(strip[2], space.decode(z[2:])[0], atol=1e-4)
     assert (strip[0] - strip[1]).abs().mean() > 0.05
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from conftest import ROOT, served_app
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
 

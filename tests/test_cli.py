@@ -94,6 +94,8 @@ BAD = [
     (["sample", "--dataset", "mnist", "--family", "diffusion", "--steps", "0", "--out", "x.npz"], "--steps"),
     (["sample", "--dataset", "mnist", "--family", "gan", "--truncation", "0", "--out", "x.npz"], "--truncation"),
     (["sample", "--dataset", "mnist", "--family", "gan", "--truncation", "1.5", "--out", "x.npz"], "--truncation"),
+    (["sample", "--dataset", "mnist", "--family", "gan", "--steps", "4", "--out", "x.npz"], "--steps does not apply"),
+    (["sample", "--dataset", "mnist", "--family", "vae", "--truncation", "1", "--out", "x.npz"], "does not apply"),
     (
         ["sample", "--dataset", "mnist", "--family", "diffusion", "--scheduler", "euler", "--out", "x.npz"],
         "unknown scheduler",
@@ -112,6 +114,7 @@ def test_bad_input_is_one_line_and_exit_2(use_weights, tmp_path, capsys, argv, m
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
 
 
+@pytest.mark.slow
 def test_as_a_process(use_weights, tmp_path):
     env = {**os.environ, weights.WEIGHTS_ENV: str(use_weights)}
     cmd = [sys.executable, "-m", "playground", "sample", "--dataset", "mnist", "--family", "vae", "--n", "3"]

@@ -6,10 +6,13 @@ import importlib.util
 import json
 
 import httpx
+import pytest
 from conftest import ROOT
 
 from playground.ui import build_app, common
 from playground.ui.app import launch
+
+pytestmark = pytest.mark.slow
 
 
 def loadtest():

@@ -73,6 +73,29 @@ def test_encode_gives_a_latent(model):
     assert torch.isfinite(z).all()
 
 
+def test_the_latent_space_samples_decodes_and_encodes(model):
+    """The one interface the latent panel, compare, the CLI and the scripts use: vectors of its shape,
+    images in [0, 1] of the dataset's shape, and an encoding of those images of the same shape."""
+    space = model.latent_space()
+    v = space.sample(2, torch.Generator().manual_seed(0))
+    assert v.shape == (2, *space.shape)
+    images = space.decode(v)
+    assert images.shape[0] == 2 and images.min() >= 0 and images.max() <= 1
+    assert torch.equal(images, space.decode(v.clone()))
+    assert space.encode(images).shape == v.shape
+    assert isinstance(space.decoding, str)
+
+
+def test_a_misspelled_sampling_option_fails_loudly(model):
+    """No model swallows an option it does not know (no `**_`): a typo is a TypeError, not ignored."""
+    with pytest.raises(TypeError):
+        model.sample(1, seed=0, num_inference_step=2)
+    with pytest.raises(TypeError):
+        model.cost(truncaton=0.5)
+    assert set(model.sampling_options()) == set(model.SAMPLING_OPTIONS)
+    assert isinstance(model.describe_sampling(), str)
+
+
 def test_save_load_round_trip(model, tmp_path):
     model.save_pretrained(tmp_path)
     loaded = type(model).from_pretrained(tmp_path)
@@ -343,6 +366,7 @@ def test_gan_subpixel_upsampling_starts_as_nearest_neighbour():
     assert y.std() > 0.1  # and not trivially zero
 
 
+@pytest.mark.slow
 def test_gan_batchnorm_refit_matches_the_statistics_of_the_weights_it_has():
     """After refit_batchnorm, eval mode normalises as a large batch of the generator's own samples
     would in training mode: the statistics belong to the current weights, not to earlier ones."""

@@ -25,6 +25,9 @@ DATASETS = sorted(set(REQUIRED) | set(weights.available(SHIPPED)))
 N_PER_CLASS = 20  # 200 samples per family: enough to check the claim, fast on two cores
 
 
+pytestmark = pytest.mark.shipped
+
+
 @pytest.fixture(scope="module", autouse=True)
 def fresh_cache():
     weights.clear_cache()
@@ -62,6 +65,7 @@ def test_every_model_is_shipped_small_and_loads(dataset):
     assert len(train_x) == len(train_y) == len(train_index.unique()) == 10_000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("space", ["pixels", "classifier features"])
 def test_nearest_training_image_of_a_training_image_is_itself(dataset, space, monkeypatch):
@@ -96,6 +100,7 @@ def measured(dataset: str) -> list[str]:
     return list(json.loads(path.read_text())["families"]) if path.is_file() else []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset, family", [(d, f) for d in DATASETS for f in measured(d)])
 def test_class_accuracy_is_near_the_claim(dataset, family):
     """200 class-conditional samples, judged by the shipped classifier, against metrics.json.
@@ -145,6 +150,7 @@ def test_diffusion_was_measured_with_the_sampler_it_samples_with(dataset):
     assert measured_sampler(dataset, "diffusion") == own
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_ddim_inversion_then_decoding_gives_the_image_back(dataset):
     """DDIM inversion (INVERSION_STEPS = 10, unguided) of 8 real test images, decoded by DDIM with
@@ -163,6 +169,7 @@ def test_ddim_inversion_then_decoding_gives_the_image_back(dataset):
     assert err < other / 3, f"inversion error {err:.4f} (different images: {other:.4f})"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_the_noise_space_inversion_gives_the_image_back(dataset):
     """Diffusion's vector on the latent panel is its noise space (x_T and each step's noise). Its
@@ -181,6 +188,7 @@ def test_the_noise_space_inversion_gives_the_image_back(dataset):
     assert err < other / 20, f"inversion error {err:.4f} (different images: {other:.4f})"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_the_diffusion_map_points_are_the_vectors_that_were_coloured(dataset):
     """The diffusion map's vectors are drawn again from their seed when the file loads (too many
@@ -194,6 +202,7 @@ def test_the_diffusion_map_points_are_the_vectors_that_were_coloured(dataset):
     assert (seen == labels).float().mean() >= 0.9, (seen, labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_a_diffusion_interpolation_from_a_test_image_starts_at_that_image(dataset, monkeypatch):
     """From an encoded test image, the diffusion strip's first frame is that image (within the
@@ -214,15 +223,15 @@ def test_a_diffusion_interpolation_from_a_test_image_starts_at_that_image(datase
     box = Tiling(3, 1, width, height, caption=CAPTION_PX).box(2)
     strip = torch.from_numpy(np.asarray(strips.crop(box).convert("L"), dtype=np.float32) / 255)
     frames = [strip[4 : 4 + 2 * size : 2, x : x + 2 * size : 2] for x in (4, 4 + 2 * (size + 2) * 2)]  # 2x, padding 2
-    sample = latent_tab.decode_vectors(
-        model, "diffusion", latent_tab.prior_vectors(model, "diffusion", 1, make_generator(9))
-    )
+    space = model.latent_space()
+    sample = space.decode(space.sample(1, make_generator(9)))
     assert (frames[-1] - sample[0, 0]).abs().max() < 2 / 255
     other = (images[4] - images[5]).pow(2).mean().item()
     first = frames[0]
     assert (first - images[4, 0]).pow(2).mean().item() < other / 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["ddim", "dpm++"])
 def test_the_deterministic_samplers_make_the_asked_class(scheduler):
     """The diffusion tab offers DDIM and DPM-Solver++ too. 100 MNIST samples in 10 steps, judged by
@@ -234,3 +243,23 @@ def test_the_deterministic_samplers_make_the_asked_class(scheduler):
     images = model.sample(len(labels), seed=0, class_labels=labels, scheduler=scheduler, num_inference_steps=10)
     accuracy = (classifier.predict_proba(images).argmax(1) == labels).float().mean().item()
     assert accuracy >= 0.5, f"{scheduler}: {accuracy:.2f}"
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("kind", weights.MODEL_KINDS)
+def test_every_shipped_model_has_a_model_card_with_its_figures(dataset, kind):
+    """A Hugging Face model card: metadata (library, datasets, metrics) and the model's measured
+    figures as metrics.json holds them, and how to retrain it from its own recipe."""
+    card = (SHIPPED / dataset / kind / "README.md").read_text()
+    assert card.startswith("---\n") and "More Information Needed" not in card
+    meta = card.split("---\n")[1]
+    for key in ("library_name:", "license:", "datasets:", "metrics:", "model-index:"):
+        assert key in meta, key
+    metrics = json.loads((SHIPPED / dataset / "metrics.json").read_text())
+    if kind == "classifier":
+        assert f"{metrics['classifier']['test_accuracy'] * 100:.2f} %" in card
+    else:
+        figures = metrics["families"][kind]
+        assert f"value: {figures['fid']:.2f}" in meta and f"{figures['fid']:.2f} (" in card
+    assert f"--recipe weights/{dataset}/{kind}/training/summary.json" in card
+    assert "recipe" in json.loads((SHIPPED / dataset / kind / "training" / "summary.json").read_text())

@@ -11,6 +11,7 @@ from accelerate.state import AcceleratorState
 from conftest import ROOT, TINY_JSON
 
 from playground import weights
+from playground.training.diffusion import min_snr_weights
 
 spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")
 train = importlib.util.module_from_spec(spec)
@@ -42,11 +43,38 @@ def test_dry_run_trains_saves_and_loads(data_root, tmp_path, dataset, family):
         assert (out / "training" / "epoch_001.png").is_file()
     else:
         assert 0 <= summary["test_accuracy"] <= 1
+    recipe = summary["recipe"]  # the whole recipe: every argument, the seed, and the commit beside it
+    assert recipe["dataset"] == dataset and recipe["family"] == family and recipe["seed"] == summary["seed"] == 0
+    assert recipe["config"] == json.loads(TINY_JSON[family]) and recipe["batch_size"] == 16
+    assert "commit" in summary and not {"out", "data_root", "checkpoint_dir"} & set(recipe)
     model = weights.load(dataset, family, tmp_path / "weights")
     if family != "classifier":
         channels = 3 if dataset == "cifar10" else 1
         kw = {"num_inference_steps": 2} if family == "diffusion" else {}
         assert model.sample(2, seed=0, class_labels=1, **kw).shape[1] == channels
+
+
+def test_the_shipped_mnist_gan_retrains_from_its_own_recipe(data_root, tmp_path):
+    """`--recipe weights/mnist/gan/training/summary.json` builds the shipped GAN again: the same
+    config, the same recipe recorded (a dry run here; the real run is the same command without it)."""
+    shipped = ROOT / "weights" / "mnist" / "gan"
+    out = tmp_path / "again"
+    argv = ["--recipe", str(shipped / "training" / "summary.json"), "--data-root", str(data_root),
+            "--out", str(out), "--checkpoint-dir", str(tmp_path / "ckpt"), "--dry-run"]  # fmt: skip
+    assert train.main(argv) == 0
+    assert json.loads((out / "config.json").read_text()) == json.loads((shipped / "config.json").read_text())
+    again = json.loads((out / "training" / "summary.json").read_text())
+    before = json.loads((shipped / "training" / "summary.json").read_text())
+    assert again["recipe"] == before["recipe"]
+    assert again["recipe"]["epochs"] == before["epochs"] == 14 and again["lr_schedule"] == "constant"
+    assert train.main([*argv, "--epochs", "3"]) == 0  # an argument given beside the recipe wins
+    assert json.loads((out / "training" / "summary.json").read_text())["recipe"]["epochs"] == 3
+
+
+def test_a_missing_recipe_is_a_clear_error(tmp_path):
+    (tmp_path / "summary.json").write_text('{"dataset": "mnist"}')
+    with pytest.raises(SystemExit, match="no recipe there"):
+        train.main(["--recipe", str(tmp_path / "summary.json")])
 
 
 def test_vae_regions_refit_without_training(data_root, tmp_path):
@@ -60,6 +88,7 @@ def test_vae_regions_refit_without_training(data_root, tmp_path):
     assert run(data_root, tmp_path, "mnist", "classifier", "--refit") == 2  # nothing to refit
 
 
+@pytest.mark.slow
 def test_gan_batchnorm_refit_without_training(data_root, tmp_path):
     assert run(data_root, tmp_path, "mnist", "gan", "--dry-run") == 0
     summary = json.loads((tmp_path / "weights" / "mnist" / "gan" / "training" / "summary.json").read_text())
@@ -76,6 +105,7 @@ def test_gan_batchnorm_refit_without_training(data_root, tmp_path):
     assert "after training" in summary["generator_batchnorm"]
 
 
+@pytest.mark.slow
 def test_resume_continues_where_it_stopped(data_root, tmp_path):
     # 64 images, batch 16: 4 steps per epoch. Stop after 2, then resume up to 6.
     assert run(data_root, tmp_path, "mnist", "vae", "--steps", "2") == 0
@@ -97,6 +127,7 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert "could not read MNIST" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["gan", "diffusion"])
 def test_init_from_trains_an_earlier_model_on(data_root, tmp_path, family):
     assert run(data_root, tmp_path, "mnist", family, "--dry-run") == 0
@@ -135,6 +166,7 @@ def fresh_accelerate_state():
     AcceleratorState._reset_state(reset_partial_state=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["gan", "diffusion"])
 def test_bf16_trains_in_autocast_and_saves_fp32_weights(data_root, tmp_path, family, fresh_accelerate_state):
     assert run(data_root, tmp_path, "mnist", family, "--dry-run", "--precision", "bf16") == 0
@@ -148,6 +180,7 @@ def test_bf16_trains_in_autocast_and_saves_fp32_weights(data_root, tmp_path, fam
     assert {p.dtype for p in net.parameters()} == {torch.float32}  # autocast computes in bf16, stores fp32
 
 
+@pytest.mark.slow
 def test_bf16_reaches_the_gan_networks(data_root, tmp_path, fresh_accelerate_state):
     """The GAN step calls its two networks directly, not through the prepared model: the same seed at
     bf16 must give other losses than at fp32, or the autocast never reached them."""
@@ -170,6 +203,7 @@ SCHEDULES = {  # flags: (summary's lr_schedule, the (D, G) learning rates after 
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", list(SCHEDULES), ids=["constant", "decay", "halve"])
 def test_gan_learning_rate_schedules(data_root, tmp_path, flags):
     # 32 images in batches of 16: two steps per epoch, so "epoch 1" ends at step 2 of 4
@@ -196,7 +230,7 @@ def test_min_snr_weights_follow_the_formula():
     from diffusers import DDPMScheduler
 
     alpha_bar = DDPMScheduler(beta_schedule="squaredcos_cap_v2").alphas_cumprod
-    w = train.min_snr_weights(alpha_bar, 5.0)
+    w = min_snr_weights(alpha_bar, 5.0)
     snr = alpha_bar.double() / (1 - alpha_bar.double())
     assert w.shape == alpha_bar.shape and torch.all(w <= 1) and torch.all(w > 0)
     assert torch.all(w[snr <= 5] == 1)  # the noisy timesteps keep their weight
@@ -205,6 +239,7 @@ def test_min_snr_weights_follow_the_formula():
     assert w[0] < 0.01  # the nearly clean first timestep counts for almost nothing
 
 
+@pytest.mark.slow
 def test_min_snr_gamma_weights_the_diffusion_loss(data_root, tmp_path):
     def first_loss(folder, *extra):
         assert run(data_root, tmp_path / folder, "mnist", "diffusion", "--dry-run", *extra) == 0

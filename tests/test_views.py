@@ -76,6 +76,7 @@ def test_the_link_control_carries_only_the_open_tab():
     )
 
 
+@pytest.mark.slow
 def test_warm_start_loads_every_model_and_fills_every_opening(use_both_weights):
     demo = build_app()
     took = warm.prepare(DATASETS)
@@ -107,6 +108,7 @@ def test_warm_start_survives_a_failing_opening(use_weights, caplog):
     assert "a damaged file" in caplog.text
 
 
+@pytest.mark.slow
 def test_the_start_does_without_diffusers(tiny_weights_both):
     """Building the page and preparing the models before the server starts import no diffusers
     (about 2 s; warm.tune loads it after the server is up), and the Diffusion tab still opens at

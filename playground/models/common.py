@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
+
+from playground.limits import MAX_SEED, check_number
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,27 @@ class Cost:
         )
 
 
-MAX_SEED = 2**63 - 1
+class LatentSpace(Protocol):
+    """The vector a family decodes into an image, and the way back: the one interface the latent
+    panel, the compare view, the CLI and the scripts use. For diffusion it is the noise space.
+
+    `decoding` says, in a sentence for the app (or ""), how a vector is decoded where that is not
+    one network pass."""
+
+    shape: tuple[int, ...]
+    decoding: str
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n vectors from the prior, shape (n, *shape)."""
+        ...
+
+    def decode(self, v: torch.Tensor, label: int | Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] for the vectors v (and a class, or None for the unconditional mode)."""
+        ...
+
+    def encode(self, x: torch.Tensor, label: int | Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """A vector for each image x in [0, 1] that decodes back to (close to) it."""
+        ...
 
 
 def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
@@ -33,9 +56,7 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
         return seed
     if seed is None:
         seed = 0
-    if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) <= MAX_SEED:
-        raise ValueError(f"seed must be an integer from 0 to {MAX_SEED}, not {seed!r}")
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(check_number(seed, "seed", 0, MAX_SEED))
 
 
 def label_tensor(
@@ -60,3 +81,22 @@ def count_parameters(module: nn.Module) -> int:
 
 def device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
+
+
+class ModelLatentSpace:
+    """A latent space that is the model's own `latent_shape`, `sample_latent`, `decode` and `encode`
+    (the GAN's z, the VAE's code)."""
+
+    decoding = ""
+
+    def __init__(self, model):
+        self.model, self.shape = model, model.latent_shape
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.model.sample_latent(n, generator)
+
+    def decode(self, v: torch.Tensor, label=None) -> torch.Tensor:
+        return self.model.decode(v, label)
+
+    def encode(self, x: torch.Tensor, label=None) -> torch.Tensor:
+        return self.model.encode(x, label)

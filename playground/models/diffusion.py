@@ -16,7 +16,6 @@ import copy
 import importlib
 import inspect
 import json
-import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
+from playground.limits import MAX_GUIDANCE, MAX_STEPS, check_number
 from playground.models import kernels
-from playground.models.common import Cost, count_parameters, device_of, label_tensor, make_generator
+from playground.models.common import Cost, LatentSpace, count_parameters, device_of, label_tensor, make_generator
 
 if TYPE_CHECKING:
     from diffusers import DDPMScheduler, UNet2DModel
@@ -86,9 +87,8 @@ class DiffusionConfig:
 SCHEDULERS = {
     "ddpm": lambda config: _diffusers().DDPMScheduler.from_config(config, timestep_spacing="trailing"),
     "ddim": lambda config: _diffusers().DDIMScheduler.from_config(config, timestep_spacing="trailing"),
-    # Thresholding clips each predicted x0 to [-1, 1], as DDPM's and DDIM's clip_sample do. Without
-    # it, our cosine schedule's first step (t = 999, sqrt(alpha_bar) = 5e-5) blows the UNet's
-    # error up 20,000-fold: 21 % class accuracy at 10 steps on MNIST, against 81 % with it.
+    # Thresholding clips each predicted x0 to [-1, 1], as DDPM's and DDIM's clip_sample do: our cosine
+    # schedule's first step (sqrt(alpha_bar) = 5e-5) would blow the UNet's error up 20,000-fold.
     "dpm++": lambda config: _diffusers().DPMSolverMultistepScheduler.from_config(
         config, algorithm_type="dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
     ),
@@ -103,11 +103,9 @@ SCHEDULER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++": "DPM-Solver++", "sde
 
 def check_guidance(guidance_scale) -> float:
     """A guidance scale as a float, or ValueError if it is not a number from 0 to MAX_GUIDANCE."""
-    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, int | float):
+    if not isinstance(guidance_scale, int | float):  # a number, not text that reads as one
         raise ValueError(f"guidance scale must be a number, not {guidance_scale!r}")
-    if not (math.isfinite(guidance_scale) and 0 <= guidance_scale <= MAX_GUIDANCE):
-        raise ValueError(f"guidance scale must be from 0 to {MAX_GUIDANCE:g}, not {guidance_scale}")
-    return float(guidance_scale)
+    return float(check_number(guidance_scale, "guidance scale", 0, MAX_GUIDANCE, integer=False))
 
 
 def check_sampler(scheduler, num_inference_steps) -> tuple[str, int]:
@@ -115,14 +113,9 @@ def check_sampler(scheduler, num_inference_steps) -> tuple[str, int]:
     steps are not an integer from 1 to MAX_STEPS."""
     if not isinstance(scheduler, str) or scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
-    if (
-        isinstance(num_inference_steps, bool)
-        or not isinstance(num_inference_steps, int | float)
-        or int(num_inference_steps) != num_inference_steps
-        or not (1 <= num_inference_steps <= MAX_STEPS)
-    ):
-        raise ValueError(f"num_inference_steps must be an integer from 1 to {MAX_STEPS}, not {num_inference_steps!r}")
-    return scheduler, int(num_inference_steps)
+    if not isinstance(num_inference_steps, int | float):
+        raise ValueError(f"steps must be a whole number, not {num_inference_steps!r}")
+    return scheduler, check_number(num_inference_steps, "steps", 1, MAX_STEPS)
 
 
 def _training_config(scheduler) -> dict:
@@ -131,58 +124,13 @@ def _training_config(scheduler) -> dict:
     return {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
 
 
-# The figures in the comments below were measured on float samples. `scripts/evaluate.py` now
-# rounds samples to 8 bits, as the app shows them and the datasets store theirs; so measured, the
-# shipped Fashion-MNIST model scores FID 5.02 (5000 samples, the same seed and sampler) against
-# 5.12 as floats, since rounding removes faint noise from the backgrounds.
-# A stochastic sampler by default: on our small models the deterministic ones (DDIM,
-# DPM-Solver++) drift off the data (grey backgrounds, blobs), while fresh noise at every step
-# corrects the UNet's small errors. SDE-DPM-Solver++ does that in fewer steps than DDPM. Measured
-# with `scripts/evaluate.py --sweep --sweep-n 500 --guidance-scale 1.5` (FID from 500 samples;
-# the real-data floor at that count is 27 on MNIST, 18 on Fashion-MNIST):
-#   MNIST    DDPM 50 steps: FID 33.4, class accuracy 99.8 %; SDE-DPM-Solver++ 20: 34.4, 99.2 %
-#   Fashion  DDPM 50 steps: FID 28.6, 97.4 %;                SDE-DPM-Solver++ 20: 31.2, 97.2 %
-# at 40 network evaluations per image instead of 100. Training closes the gap: at 10 steps DDIM
-# scored 276 on the 5-epoch Fashion-MNIST model and 89 on the 15-epoch one (SDE-DPM-Solver++: 47, 43),
-# 83 on the 27-epoch one at its guidance 1.25 (SDE-DPM-Solver++: 38).
+# A stochastic sampler by default: on our small models the deterministic ones (DDIM, DPM-Solver++)
+# drift off the data, while fresh noise at every step corrects the UNet's small errors. The sweeps
+# behind these defaults are in docs/results.md, "Diffusion samplers".
 DEFAULT_SCHEDULER = "sde-dpm++"
 DEFAULT_STEPS = 20
-# Guidance trades variety for class fidelity. DDPM 50 steps, 500 samples (same command with
-# --guidance-scale W): MNIST w = 1 / 1.25 / 1.5 / 2 gave FID 31 / 24 / 33 / 66 and class accuracy
-# 95 / 99 / 99.8 / 99.9 %; Fashion-MNIST w = 1.25 / 1.5 / 2: FID 50 / 40 / 44, 94 / 96 / 98 %.
-# 1.5 is the default for a new model. A trained model carries its own (SAMPLING_FILE, beside
-# the unet): the shipped MNIST model uses 1.35. At the default sampler, 5000 samples
-# (`scripts/evaluate.py --dataset mnist --families diffusion --guidance-scale W`), w = 1.25 / 1.35
-# / 1.5 gave FID 10.7 / 12.4 / 18.0 and class accuracy 97.9 / 98.7 / 99.4 %. The 27-epoch
-# Fashion-MNIST model, 1000 samples (`--families diffusion --n 1000 --guidance-scale W`, real-data
-# floor 9.6 at that count): w = 1 / 1.25 / 1.5 / 2 gave FID 20.9 / 17.2 / 22.4 / 41.4 and class
-# accuracy 89.4 / 94.3 / 96.9 / 98.6 %; it uses 1.25.
-# Steps matter more than the sampler's order on that model: 1000 samples at w = 1.25
-# (`--sweep --sweep-n 1000`), SDE-DPM-Solver++ 20 / 50 steps gave FID 17.2 / 11.2 (class accuracy
-# 94.3 / 95.2 %), 100 steps 11.1 (no better, at twice the cost) and DDPM 100 steps 15.2; at 50
-# steps w = 1 / 1.5 gave 16.2 / 15.0. So the Fashion-MNIST model samples with 50 steps, the MNIST
-# one (within its bar at 20) with 20.
-# Trained 12 epochs more (39 in all), the Fashion-MNIST model scored 10.7 at the same point (50
-# steps, w = 1.25, 1000 samples); the average of its weights and the 27-epoch model's, 11.5.
-# A wider UNet (32/64/128 channels, 2.54 M parameters, 16 epochs in bfloat16, 110 min) replaced
-# it: at the same point it scored 12.3 (class accuracy 96.9 %), and without guidance (w = 1)
-# 10.0 (92.3 %), at half the network evaluations. The shipped Fashion-MNIST model uses w = 1.
-# On it, 100 steps (w = 1) scored 8.7 (90.5 %) at 1000 samples against 10.0 at 50, but at the
-# full 5000 (`--families diffusion` with 100 steps in sampling.json) only 5.39 against 5.56, recall
-# 0.82 against 0.84, at 322 against 194 ms per image: not worth the cost, it keeps 50. Trained 10
-# epochs more (`--init-from`, lr 3e-4, 64 min) it scored 10.6 at 50 steps, 1000 samples.
-# Two res-blocks per level instead of one (`"layers_per_block": 2`, 3.61 M parameters, 14 epochs in
-# bfloat16, 109 min) replaced it: FID 5.12 against 5.56 at 5000 samples, class accuracy 91.4 against
-# 90.5 %, at 219 against 194 ms per image. It keeps w = 1, not measured again on it. At 100 steps
-# (`--families diffusion --steps 100`, 5000 samples) it scored 5.07 against 5.12, class accuracy
-# 91.0 against 91.4 %, precision/recall 0.88/0.83 against 0.86/0.84, at twice the network
-# evaluations: within the noise of one sample set, so it keeps 50. Its guidance, 1000 samples with
-# the same seed and so the same noise (`--families diffusion --n 1000 --guidance-scale W`, floor
-# 9.62 at that count): w = 0.9 / 1 / 1.1 gave FID 12.67 / 10.23 / 9.92, class accuracy 89.3 / 92.2
-# / 94.3 %. But at the full 5000 (`--families diffusion`, w = 1.1 in sampling.json) w = 1.1 scored
-# FID 5.42 against 5.12 at w = 1 (class accuracy 93.4 against 91.4 %, precision/recall 0.87/0.84
-# against 0.86/0.84), at 407 against 219 ms per image. The 1000-sample screen's ranking did not
-# hold at 5000, so it keeps w = 1. (Training changes tried on it: see scripts/train.py.)
+# Guidance trades variety for class fidelity; a trained model carries its own (SAMPLING_FILE).
+# Measured per model in docs/results.md, "Diffusion guidance and steps".
 DEFAULT_GUIDANCE = 1.5
 # {"guidance_scale": w, "scheduler": name, "num_inference_steps": n}, beside the unet: the sampler a
 # trained model samples with unless told, the one its metrics were measured with. Each key may be
@@ -193,12 +141,9 @@ SAMPLING_DEFAULTS = {
     "scheduler": DEFAULT_SCHEDULER,
     "num_inference_steps": DEFAULT_STEPS,
 }
-MAX_STEPS = 1000
-MAX_GUIDANCE = 20.0
 INVERSION_STEPS = 10  # DDIM inversion: see DiffusionModel.encode
-# The noise space (see DiffusionModel.sample_noise_space): the default sampler, in 10 steps. At
-# 10 steps it scored FID 39.6 (MNIST) and 42.7 (Fashion-MNIST) in the sweep above, against 34.4
-# and 31.2 at 20, and a click decodes in half the time.
+# The noise space (see DiffusionModel.sample_noise_space): the default sampler, in 10 steps, so a
+# click decodes in half the time of 20 (its FID: docs/results.md, "Diffusion samplers").
 NOISE_SPACE_SCHEDULER = "sde-dpm++"
 NOISE_SPACE_STEPS = 10
 
@@ -223,8 +168,9 @@ def read_sampling(path: str | Path) -> tuple[str, int, float]:
     return scheduler, steps, guidance
 
 
-class DiffusionModel:
-    """A UNet and its training noise schedule, with the family interface on top."""
+class DiffusionModel(nn.Module):
+    """A UNet and its training noise schedule, with the family interface on top. An `nn.Module`
+    whose one child is the UNet, so `parameters()`, `eval()` and `to()` work as for the others."""
 
     family = "diffusion"
 
@@ -236,6 +182,7 @@ class DiffusionModel:
         sampler: str = DEFAULT_SCHEDULER,
         num_inference_steps: int = DEFAULT_STEPS,
     ):
+        super().__init__()
         self.unet = unet.eval()
         self.scheduler = scheduler  # the training noise schedule, which every sampler is built from
         # the sampler this model uses unless told: the name of one of SCHEDULERS, its steps, its guidance
@@ -282,10 +229,6 @@ class DiffusionModel:
         unet = _diffusers().UNet2DModel.from_pretrained(path, subfolder="unet")
         noise = _diffusers().DDPMScheduler.from_pretrained(path, subfolder="scheduler")
         return cls(unet, noise, guidance, scheduler, steps)
-
-    def to(self, device) -> DiffusionModel:
-        self.unet.to(device)
-        return self
 
     # --- the family interface -------------------------------------------------------------
     @property
@@ -384,20 +327,54 @@ class DiffusionModel:
             last = i == len(s.timesteps) - 1
             yield {"step": i + 1, "t": int(t), "x_t": ((x.clamp(-1, 1) + 1) / 2), "x0": (x0 + 1) / 2, "last": last}
 
-    def decode(self, z: torch.Tensor, class_labels=None, **kw) -> torch.Tensor:
-        """Run the sampler from x_T = z to the end; images in [0, 1]."""
-        (last,) = deque(self.trajectory(z, class_labels, **kw), maxlen=1)
+    def decode(
+        self,
+        z: torch.Tensor,
+        class_labels=None,
+        num_inference_steps: int | None = None,
+        scheduler: str | None = None,
+        guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        noises: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run the sampler from x_T = z to the end (the options as for `trajectory`); images in [0, 1]."""
+        steps = self.trajectory(z, class_labels, num_inference_steps, scheduler, guidance_scale, generator, noises)
+        (last,) = deque(steps, maxlen=1)
         return last["x_t"]
 
-    def sample(self, n: int, seed: int | torch.Generator = 0, class_labels=None, **kw) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        seed: int | torch.Generator = 0,
+        class_labels=None,
+        num_inference_steps: int | None = None,
+        scheduler: str | None = None,
+        guidance_scale: float | None = None,
+    ) -> torch.Tensor:
         g = make_generator(seed)
         z = self.sample_latent(n, g, class_labels)
-        return self.decode(z, class_labels, generator=g, **kw)
+        return self.decode(z, class_labels, num_inference_steps, scheduler, guidance_scale, generator=g)
+
+    SAMPLING_OPTIONS = ("scheduler", "num_inference_steps", "guidance_scale")
+
+    def sampling_options(
+        self, scheduler: str | None = None, num_inference_steps: int | None = None, guidance_scale: float | None = None
+    ) -> dict:
+        """The options `sample` runs with: each one given, or None for the model's own; ValueError
+        if one is out of range."""
+        scheduler, steps, w = self.own_sampler(scheduler, num_inference_steps, guidance_scale)
+        scheduler, steps = check_sampler(scheduler, steps)
+        return {"scheduler": scheduler, "num_inference_steps": steps, "guidance_scale": check_guidance(w)}
+
+    def describe_sampling(self, **options) -> str:
+        o = self.sampling_options(**options)
+        return f"{o['scheduler']}, {o['num_inference_steps']} steps, guidance scale {o['guidance_scale']:g}"
+
+    def latent_space(self) -> LatentSpace:
+        return NoiseSpace(self)
 
     @torch.inference_mode()
-    def encode(
-        self, x: torch.Tensor, class_labels=None, num_inference_steps: int = INVERSION_STEPS, **_
-    ) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, class_labels=None, num_inference_steps: int = INVERSION_STEPS) -> torch.Tensor:
         """DDIM inversion (Song et al. 2021, sec. 4.3; Dhariwal & Nichol 2021): run the
         deterministic DDIM update backwards, image → x_T, with the unguided noise estimate.
         Decoding the result with DDIM and the same steps (guidance 1) gives the image back.
@@ -484,7 +461,11 @@ class DiffusionModel:
         return ((self.scheduler.add_noise(x * 2 - 1, noise, t).clamp(-1, 1)) + 1) / 2
 
     def cost(
-        self, num_inference_steps: int | None = None, guidance_scale: float | None = None, class_labels=None, **_
+        self,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        class_labels=None,
+        scheduler: str | None = None,
     ) -> Cost:
         _, steps, guidance_scale = self.own_sampler(None, num_inference_steps, guidance_scale)
         guided = class_labels is not None and guidance_scale != 1.0
@@ -493,3 +474,32 @@ class DiffusionModel:
             parameters=count_parameters(self.unet),
             precision=self.kernels.precision,
         )
+
+
+class NoiseSpace:
+    """Diffusion's latent space on the panel: its noise space (`DiffusionModel.sample_noise_space`),
+    x_T and the fresh noise of each of NOISE_SPACE_STEPS steps of the default stochastic sampler. That
+    vector alone fixes the image, so a path between two vectors decodes to a path between two images,
+    and an encoded image decodes to itself. x_T alone would not do: the stochastic sampler all but
+    forgets it, and DDIM from random x_T drifts to grey blobs on our small UNets (docs/results.md,
+    "Diffusion samplers")."""
+
+    SEED = 0  # the inversion's own draws of q(x_t | x_0): one encoding per image
+
+    def __init__(self, model: DiffusionModel):
+        self.model, self.shape = model, model.noise_space_shape()
+        self.decoding = (
+            f" Decoded by the Diffusion tab's sampler ({SCHEDULER_NAMES[NOISE_SPACE_SCHEDULER]}) in "
+            f"{NOISE_SPACE_STEPS} steps, each step's noise read from the vector."
+        )
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.model.sample_noise_space(n, generator)
+
+    def decode(self, v: torch.Tensor, label=None) -> torch.Tensor:
+        return self.model.decode_noise_space(v, label)
+
+    def encode(self, x: torch.Tensor, label=None) -> torch.Tensor:
+        if label is not None:
+            raise ValueError("the noise-space inversion is unconditional: give no class")
+        return self.model.encode_noise_space(x, make_generator(self.SEED))

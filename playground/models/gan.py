@@ -17,29 +17,20 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from playground.models.common import Cost, count_parameters, device_of, label_tensor, make_generator
+from playground.models.common import (
+    Cost,
+    LatentSpace,
+    ModelLatentSpace,
+    count_parameters,
+    device_of,
+    label_tensor,
+    make_generator,
+)
 
-# The ψ a new GAN samples with unless told otherwise. A trained GAN carries its own
-# (`GANConfig.truncation`, in its config.json), which the app, the command line and
-# scripts/evaluate.py use (and so metrics.json measures). Measured with `scripts/evaluate.py
-# --families gan --truncation PSI` (5000 samples), FID (class accuracy):
-#   MNIST, 8 epochs:     ψ 0.8 / 0.9 / 1.0: 30.1 / 27.9 / 34.9
-#   MNIST, 14 epochs:    ψ 0.9: 19.9 (98.4 %), 1.0: 15.0 (97.3 %); 1.0, BatchNorm refitted: 13.3 (97.7 %)
-#   Fashion, 6 epochs:   ψ 0.9: 197 (86.1 %), 1.0: 213 (82.3 %)
-#   Fashion, 18 epochs:  ψ 0.9: 44.8 (90.7 %), 1.0: 47.3 (88.1 %)
-#   Fashion, 30 epochs:  ψ 0.9: 18.4 (92.5 %), 1.0: 16.2 (90.3 %)
-#   Fashion, 38 epochs:  ψ 0.9: 16.9 (92.5 %), 1.0: 13.3 (90.5 %); 1.0, BatchNorm refitted: 11.1 (90.6 %)
-#   Fashion, 54 epochs:  ψ 1.0, BatchNorm refitted: 8.2 (91.1 %) (18 + 12 + 8 epochs, then 16 at half
-#   the learning rates, four fp32 runs, 195 min on a Xeon)
-#   Fashion, the same 54 epochs in one run (train.py --gan-lr-halve-at 38 --precision bf16; 60 min
-#   on a Xeon with AMX, 58 s an epoch; epoch 3 took 480 s beside an evaluation, stopped after it):
-#   ψ 1.0, refitted: 7.3 (91.7 %, precision/recall 0.85/0.76). Shipped.
-#   Fashion, 20 epochs in one run, both learning rates decayed linearly to zero (train.py
-#   --gan-lr-decay, D 4e-4, G 2e-4; 94 min on an AMD EPYC): ψ 1.0, refitted: 97.0 (86.9 %, recall
-#   0.46), worse than 18 epochs at constant rates (47.3 unrefitted): decaying early freezes an
-#   unfinished generator, so the shipped GANs train at constant rates.
-# ("BatchNorm refitted": `GAN.refit_batchnorm`.) Both shipped GANs use 1.0.
+# The ψ a new GAN samples with unless told; a trained GAN carries its own (`GANConfig.truncation`).
+# Both shipped GANs use 1.0: the measurements behind it are in docs/results.md, "GAN truncation".
 DEFAULT_TRUNCATION = 0.9
+INVERSION_STEPS = 200  # GAN inversion's optimisation steps, wherever an image is encoded
 
 
 @dataclass
@@ -155,7 +146,7 @@ class GAN(nn.Module, PyTorchModelHubMixin):
         return torch.full((n,), self.num_classes, device=device_of(self)) if y is None else y
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor, class_labels=None, **_) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, class_labels=None) -> torch.Tensor:
         """One generator pass: z (and a class, or none) → images in [0, 1]."""
         self.generator.eval()
         z = z.to(device_of(self))
@@ -167,16 +158,29 @@ class GAN(nn.Module, PyTorchModelHubMixin):
         seed: int | torch.Generator = 0,
         class_labels=None,
         truncation: float | None = None,
-        **kw,
     ) -> torch.Tensor:
         """`truncation` ψ < 1 draws z closer to the prior's centre, z = ψ · z (the ψ-truncation of
         Karras et al. 2019, applied to z): fewer odd images, less variety. None: the model's own
         (`config.truncation`)."""
-        truncation = self.config.truncation if truncation is None else truncation
-        if not 0.0 < truncation <= 1.0:
-            raise ValueError(f"truncation must be in (0, 1], not {truncation}")
+        truncation = self.sampling_options(truncation)["truncation"]
         g = make_generator(seed)
-        return self.decode(truncation * self.sample_latent(n, g, class_labels), class_labels, **kw)
+        return self.decode(truncation * self.sample_latent(n, g, class_labels), class_labels)
+
+    SAMPLING_OPTIONS = ("truncation",)
+
+    def sampling_options(self, truncation: float | None = None) -> dict:
+        """The options `sample` runs with: each one given, or None for the model's own; ValueError
+        if one is out of range."""
+        truncation = self.config.truncation if truncation is None else truncation
+        if isinstance(truncation, bool) or not isinstance(truncation, int | float) or not 0.0 < truncation <= 1.0:
+            raise ValueError(f"truncation must be in (0, 1], not {truncation!r}")
+        return {"truncation": float(truncation)}
+
+    def describe_sampling(self, truncation: float | None = None) -> str:
+        return f"one forward pass, truncation ψ = {self.sampling_options(truncation)['truncation']:g}"
+
+    def latent_space(self) -> LatentSpace:
+        return ModelLatentSpace(self)  # z; encode: GAN inversion, INVERSION_STEPS long
 
     @torch.no_grad()
     def refit_batchnorm(self, num_samples: int = 51200, batch_size: int = 256, seed: int = 0) -> None:
@@ -212,7 +216,7 @@ class GAN(nn.Module, PyTorchModelHubMixin):
         return torch.sigmoid(self.discriminator(x, self._labels(class_labels, len(x))))
 
     def encode(
-        self, x: torch.Tensor, class_labels=None, num_steps: int = 200, seed: int = 0, lr: float = 0.05
+        self, x: torch.Tensor, class_labels=None, num_steps: int = INVERSION_STEPS, seed: int = 0, lr: float = 0.05
     ) -> torch.Tensor:
         """GAN inversion: a GAN has no encoder, so search for the z whose image is closest to x.
 
@@ -236,5 +240,5 @@ class GAN(nn.Module, PyTorchModelHubMixin):
             p.requires_grad_(True)
         return z.detach()
 
-    def cost(self, **_) -> Cost:
+    def cost(self, class_labels=None, truncation: float | None = None) -> Cost:
         return Cost(nfe=1, parameters=count_parameters(self.generator))

@@ -33,7 +33,15 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from playground.models.common import Cost, count_parameters, device_of, label_tensor, make_generator
+from playground.models.common import (
+    Cost,
+    LatentSpace,
+    ModelLatentSpace,
+    count_parameters,
+    device_of,
+    label_tensor,
+    make_generator,
+)
 
 
 @dataclass
@@ -239,21 +247,33 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         return self.class_means[y, j] + torch.einsum("nij,nj->ni", self.class_scales[y, j], eps)
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor, class_labels=None, **_) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, class_labels=None) -> torch.Tensor:
         """The decoder's pixel means for z and a class (or none), in [0, 1]."""
         self.eval()
         return torch.sigmoid(self.decode_logits(z.to(device_of(self)), class_labels))
 
-    def sample(self, n: int, seed: int | torch.Generator = 0, class_labels=None, **kw) -> torch.Tensor:
+    def sample(self, n: int, seed: int | torch.Generator = 0, class_labels=None) -> torch.Tensor:
         g = make_generator(seed)
-        return self.decode(self.sample_latent(n, g, class_labels), class_labels, **kw)
+        return self.decode(self.sample_latent(n, g, class_labels), class_labels)
+
+    SAMPLING_OPTIONS = ()
+
+    def sampling_options(self) -> dict:
+        """The options `sample` runs with: a VAE has none."""
+        return {}
+
+    def describe_sampling(self) -> str:
+        return "one forward pass"
+
+    def latent_space(self) -> LatentSpace:
+        return ModelLatentSpace(self)  # the code z; encode: the encoder's mean
 
     @torch.inference_mode()
-    def encode(self, x: torch.Tensor, class_labels=None, **_) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, class_labels=None) -> torch.Tensor:
         """The encoder's mean of q(z|x, y); no class: of q(z|x)."""
         self.eval()
         return self.encode_distribution(x.to(device_of(self)), class_labels)[0]
 
-    def cost(self, **_) -> Cost:
+    def cost(self, class_labels=None) -> Cost:
         params = sum(p.numel() for n, p in self.named_parameters() if n.startswith("decoder"))  # decode only
         return Cost(nfe=1, parameters=params or count_parameters(self))

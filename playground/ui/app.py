@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 
 import gradio as gr
 
@@ -49,103 +50,130 @@ body.present .image-frame img {
 """
 
 
+TABS = {"gan": ("GAN", gan_tab), "vae": ("VAE", vae_tab), "diffusion": ("Diffusion", diffusion_tab),
+        "compare": ("Compare", compare_tab), "latent": ("Latent space", latent_tab)}  # fmt: skip
+
+
+def build_header(datasets: list) -> tuple:
+    """The dataset for the whole page, the presenter-mode toggle and "Link to this view"."""
+    first = datasets[0][1] if datasets else None
+    with gr.Row(equal_height=True):
+        dataset = gr.Dropdown(
+            datasets, value=first, label="Dataset (for the whole page)", interactive=bool(datasets), scale=3
+        )
+        present = gr.Checkbox(
+            label="Presenter mode", info="Large images, lessons folded away", elem_id="present-toggle", scale=1
+        )
+        link_button = gr.Button("Link to this view", scale=1, elem_classes=["extra"])
+    link = gr.Textbox(
+        label="Link to this view: opens this dataset, tab and these settings", visible=False,
+        buttons=["copy"], elem_id="view-link",
+    )  # fmt: skip
+    return dataset, present, link_button, link
+
+
+def build_tabs(dataset: gr.Dropdown) -> tuple[gr.Tabs, gr.State, dict]:
+    """The five tabs, each built by its module; the State says which one is open."""
+    tab, built, tab_blocks = gr.State("gan"), {}, {}
+    with gr.Tabs(selected="gan") as tabs:
+        for name, (title, module) in TABS.items():
+            with gr.Tab(title, id=name) as tab_blocks[name]:
+                built[name] = module.build(dataset)
+    for name, t in tab_blocks.items():
+        t.select(lambda name=name: name, None, tab, api_name=False, queue=False)
+    return tabs, tab, built
+
+
+def dataset_updates(built: dict) -> tuple[list, Callable]:
+    """The controls a dataset change resets (class menus, and the settings each model carries), and
+    the function that gives their values for a dataset."""
+    classes = [c for b in built.values() for c in b["classes"]]
+    gan, vae, diffusion = built["gan"], built["vae"], built["diffusion"]
+    own = [gan["epoch"], gan["truncation"], vae["dimension"], *diffusion["sampler"]]
+
+    def on_dataset(d):
+        epochs = gan_tab.timeline_epochs(d)
+        updates = [gr.Dropdown(choices=common.class_choices(d), value="any") for _ in classes]
+        return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs), gr.Slider(value=gan_tab.default_truncation(d)),
+                gr.Slider(maximum=vae_tab.latent_dims(d) - 1, value=0), *diffusion_tab.sampler_updates(d)]  # fmt: skip
+
+    return [*classes, *own], on_dataset
+
+
+def view_opener(datasets: list, dataset_outputs: list, on_dataset: Callable, linked: list, view_outputs: list):
+    """The page's load event: a deep link sets the dataset, the tab and the named tab's controls;
+    every control it does not name opens at its default."""
+
+    def open_view(request: gr.Request):
+        view, problems = views.parse_view(dict(request.query_params) if request else {}, [d for _, d in datasets])
+        if problems:
+            gr.Warning("This link's " + "; ".join(problems) + ". Those settings open at their defaults.")
+        updates = on_dataset(view.dataset) if view.dataset else [gr.skip()] * len(dataset_outputs)
+        by_id = {id(c): u for c, u in zip(dataset_outputs, updates, strict=True)}
+        for name, key, c in linked:
+            value = getattr(view, key)
+            if name == view.tab and value is not None:
+                by_id[id(c)] = (
+                    gr.Dropdown(choices=common.class_choices(view.dataset), value=value)
+                    if key == "class_name"
+                    else value
+                )
+        return [view.dataset or gr.skip(), gr.Tabs(selected=view.tab), view.tab, view.present] + [
+            by_id.get(id(c), gr.skip()) for c in view_outputs
+        ]
+
+    return open_view
+
+
+def wire_link(link_button: gr.Button, link: gr.Textbox, tab, dataset, present, linked: list) -> None:
+    keys = [(name, key) for name, key, _ in linked]
+
+    def link_to_view(tab_, dataset_, *values):
+        *values, present_ = values
+        return gr.Textbox(value=view_link(keys, tab_, dataset_, values, present_), visible=True)
+
+    link_button.click(
+        link_to_view, [tab, dataset, *(c for _, _, c in linked), present], link, api_name=False, queue=False,
+    ).then(None, link, link, js=LINK_JS, api_name=False)  # fmt: skip
+
+
+def wire_openings(events: list, built: dict) -> list:
+    """Every tab opens with its results: the defaults come from the results cache, filled at start
+    (warm_start); a linked view's own settings are computed. Returns (fn, inputs, outputs, heavy)."""
+    comparison = built["compare"]
+    figures = [built["gan"]["timeline"], built["vae"]["losses"], built["diffusion"]["forward"], built["latent"]["map"],
+               *comparison["figures"]]  # fmt: skip
+    opening = [
+        (fn, inputs, outputs, fn in HEAVY_OPENING) for b in built.values() for fn, inputs, outputs in b["opening"]
+    ]
+    for event in events:
+        for fn, inputs, outputs in figures:
+            event.then(shown_on_load(fn, outputs), inputs, outputs, api_name=False)
+        for fn, inputs, outputs, heavy in opening:
+            event.then(shown_on_load(fn, outputs), inputs, outputs, api_name=False, **(common.HEAVY if heavy else {}))
+    return opening
+
+
 def build_app() -> gr.Blocks:
     filecache.install()
     datasets = common.dataset_choices()
-    first = datasets[0][1] if datasets else None
     with gr.Blocks(title="Generative playground") as demo:
         gr.Markdown(INTRO, elem_classes=["lesson"])
         if not datasets:
             gr.Markdown(NO_WEIGHTS)
-        with gr.Row(equal_height=True):
-            dataset = gr.Dropdown(
-                datasets, value=first, label="Dataset (for the whole page)", interactive=bool(datasets), scale=3
-            )
-            present = gr.Checkbox(
-                label="Presenter mode", info="Large images, lessons folded away", elem_id="present-toggle", scale=1
-            )
-            link_button = gr.Button("Link to this view", scale=1, elem_classes=["extra"])
-        link = gr.Textbox(
-            label="Link to this view: opens this dataset, tab and these settings", visible=False,
-            buttons=["copy"], elem_id="view-link",
-        )  # fmt: skip
-        tab = gr.State("gan")
-        tabs_ = {}
-        with gr.Tabs(selected="gan") as tabs:
-            with gr.Tab("GAN", id="gan") as tabs_["gan"]:
-                gan = gan_tab.build(dataset)
-            with gr.Tab("VAE", id="vae") as tabs_["vae"]:
-                vae = vae_tab.build(dataset)
-            with gr.Tab("Diffusion", id="diffusion") as tabs_["diffusion"]:
-                diffusion = diffusion_tab.build(dataset)
-            with gr.Tab("Compare", id="compare") as tabs_["compare"]:
-                comparison = compare_tab.build(dataset)
-            with gr.Tab("Latent space", id="latent") as tabs_["latent"]:
-                latent = latent_tab.build(dataset)
-        for name, t in tabs_.items():
-            t.select(lambda name=name: name, None, tab, api_name=False, queue=False)
-
+        dataset, present, link_button, link = build_header(datasets)
+        tabs, tab, built = build_tabs(dataset)
         gr.Button(visible=False).click(ping, None, gr.Textbox(visible=False), api_name="ping", queue=True)
 
-        built = {"gan": gan, "vae": vae, "diffusion": diffusion, "compare": comparison, "latent": latent}
-        classes = gan["classes"] + vae["classes"] + diffusion["classes"] + latent["classes"] + comparison["classes"]
-        own = [gan["epoch"], gan["truncation"], vae["dimension"], *diffusion["sampler"]]
-
-        def on_dataset(d):
-            epochs = gan_tab.timeline_epochs(d)
-            updates = [gr.Dropdown(choices=common.class_choices(d), value="any") for _ in classes]
-            return [*updates, gr.Slider(maximum=max(epochs, 2), value=epochs), gr.Slider(value=gan_tab.default_truncation(d)),
-                    gr.Slider(maximum=vae_tab.latent_dims(d) - 1, value=0), *diffusion_tab.sampler_updates(d)]  # fmt: skip
-
-        # A deep link sets the dataset, the tab and the named tab's controls; every control it
-        # does not name opens at its default.
+        dataset_outputs, on_dataset = dataset_updates(built)
         linked = [(name, key, c) for name, b in built.items() for key, c in b["controls"].items()]
-
-        def open_view(request: gr.Request):
-            view, problems = views.parse_view(dict(request.query_params) if request else {}, [d for _, d in datasets])
-            if problems:
-                gr.Warning("This link's " + "; ".join(problems) + ". Those settings open at their defaults.")
-            updates = on_dataset(view.dataset) if view.dataset else [gr.skip()] * len(dataset_outputs)
-            by_id = {id(c): u for c, u in zip(dataset_outputs, updates, strict=True)}
-            for name, key, c in linked:
-                value = getattr(view, key)
-                if name == view.tab and value is not None:
-                    by_id[id(c)] = (
-                        gr.Dropdown(choices=common.class_choices(view.dataset), value=value)
-                        if key == "class_name"
-                        else value
-                    )
-            return [view.dataset or gr.skip(), gr.Tabs(selected=view.tab), view.tab, view.present] + [
-                by_id.get(id(c), gr.skip()) for c in view_outputs
-            ]
-
-        dataset_outputs = [*classes, *own]
-        change = dataset.input(on_dataset, dataset, dataset_outputs, api_name=False, queue=False)
         view_outputs = list({id(c): c for c in [*dataset_outputs, *(c for _, _, c in linked)]}.values())
+        change = dataset.input(on_dataset, dataset, dataset_outputs, api_name=False, queue=False)
+        open_view = view_opener(datasets, dataset_outputs, on_dataset, linked, view_outputs)
         opened = demo.load(open_view, None, [dataset, tabs, tab, present, *view_outputs], api_name=False)
         present.change(None, present, None, js=PRESENT_JS, api_name=False)
-        keys = [(name, key) for name, key, _ in linked]
-
-        def link_to_view(tab_, dataset_, *values):
-            *values, present_ = values
-            return gr.Textbox(value=view_link(keys, tab_, dataset_, values, present_), visible=True)
-
-        link_button.click(
-            link_to_view, [tab, dataset, *(c for _, _, c in linked), present], link, api_name=False, queue=False,
-        ).then(None, link, link, js=LINK_JS, api_name=False)  # fmt: skip
-        figures = [gan["timeline"], vae["losses"], diffusion["forward"], latent["map"], *comparison["figures"]]
-        # Every tab opens with its results: the defaults come from the results cache, filled at
-        # start (warm_start); a linked view's own settings are computed.
-        opening = [
-            (fn, inputs, outputs, fn in HEAVY_OPENING) for b in built.values() for fn, inputs, outputs in b["opening"]
-        ]
-        for event in (change, opened):
-            for fn, inputs, outputs in figures:
-                event.then(shown_on_load(fn, outputs), inputs, outputs, api_name=False)
-            for fn, inputs, outputs, heavy in opening:
-                event.then(
-                    shown_on_load(fn, outputs), inputs, outputs, api_name=False, **(common.HEAVY if heavy else {})
-                )
+        wire_link(link_button, link, tab, dataset, present, linked)
+        opening = wire_openings([change, opened], built)
 
         def openings(d: str) -> list[warm.Opening]:
             """What the page computes when it opens on dataset `d`: each opening result's function

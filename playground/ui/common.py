@@ -3,7 +3,8 @@ and the cost line shown under every result."""
 
 from __future__ import annotations
 
-import math
+import functools
+import inspect
 import secrets
 import threading
 import time
@@ -16,11 +17,10 @@ from PIL import Image
 
 from playground import weights
 from playground.data import ANY, DATASETS, UNCONDITIONAL, DataError, DatasetInfo, draw_classes, get_info, parse_label
-from playground.images import CAPTION_PX, Tiling, tile, to_pil
+from playground.images import CAPTION_PX, Tiling, drawing_to_tensor, tile, to_pil
+from playground.limits import MAX_IMAGES, MAX_SEED, check_number
 from playground.models import Cost
 
-MAX_IMAGES = 64  # per click: more than a screen shows, and still fast on two cores
-MAX_SEED = 2**31 - 1
 IMAGE_SCALE = 4  # 28 px images are shown at 112 px, with sharp pixels
 # Every image reaches the browser as PNG, not Gradio's default WebP (lossy at its defaults): exact
 # pixels, and faster to encode and smaller for these few-grey images (README, "Speed and load").
@@ -40,19 +40,40 @@ def class_choices(dataset: str | None) -> list[str]:
     return [ANY, *DATASETS[dataset].class_names, UNCONDITIONAL]
 
 
+USER_ERRORS = (ValueError, DataError, weights.WeightsError)  # what the library raises for a bad request
+
+
+def user_errors(fn: Callable) -> Callable:
+    """The one place where the library's errors (ValueError and the like, with a message that says
+    what is allowed) become a gr.Error, which the page shows and the API returns, and the app keeps
+    serving. Every action goes through it (results.remembered wraps them)."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def streamed(*args, **kw):
+            try:
+                yield from fn(*args, **kw)
+            except USER_ERRORS as exc:
+                raise gr.Error(str(exc)) from None
+
+        return streamed
+
+    @functools.wraps(fn)
+    def plain(*args, **kw):
+        try:
+            return fn(*args, **kw)
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc)) from None
+
+    return plain
+
+
 def number(value, name: str, low: float, high: float, integer: bool = True) -> int | float:
-    """`value` as a checked number, or a gr.Error that says what is allowed."""
-    kind = "a whole number" if integer else "a number"
-    message = f"{name} must be {kind} from {low:g} to {high:g}, not {value!r}"
-    if isinstance(value, bool):
-        raise gr.Error(message)
+    """`value` as a checked number, or a gr.Error that says what is allowed (limits.check_number)."""
     try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(message) from None
-    if not math.isfinite(f) or not low <= f <= high or (integer and f != int(f)):
-        raise gr.Error(message)
-    return int(f) if integer else f
+        return check_number(value, name, low, high, integer)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def dataset_info(dataset) -> DatasetInfo:
@@ -245,6 +266,27 @@ def controls(
 
 def blank(size: int = 28) -> Image.Image:
     return Image.new("L", (size * IMAGE_SCALE, size * IMAGE_SCALE), 0)
+
+
+DRAW_TIP = "Draw one digit or garment, large, in the middle."
+FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is scaled, as in the data
+
+
+def input_image(dataset: str, source: str, drawing, example: float) -> torch.Tensor:
+    """The image to encode: a drawing, or a real test image by its index."""
+    info = dataset_info(dataset)
+    if source == "drawing":
+        try:
+            x = drawing_to_tensor(drawing, info.channels, info.image_size, FIT.get(dataset, info.image_size))
+        except (ValueError, OSError) as exc:
+            raise gr.Error(f"could not read the drawing: {exc}") from None
+        if x is None:
+            raise gr.Error("The drawing is empty: draw something first. " + DRAW_TIP)
+        return x
+    if source != "test image":
+        raise gr.Error(f"source must be 'test image' or 'drawing', not {source!r}")
+    images, _ = examples(dataset)
+    return images[number(example, "test image", 0, len(images) - 1)][None]
 
 
 def sketchpad() -> gr.Sketchpad:

@@ -12,13 +12,13 @@ from PIL import Image
 
 from playground import plots, weights
 from playground.images import gif, grid, to_pil
+from playground.limits import MAX_DIFFUSION_IMAGES, MAX_GUIDANCE, MAX_STEPS
 from playground.models import make_generator
 from playground.models.diffusion import (
     DEFAULT_GUIDANCE,
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
     SCHEDULER_NAMES,
-    SCHEDULERS,
     read_sampling,
 )
 from playground.ui import common, results
@@ -40,9 +40,6 @@ varied; each model opens at the scale it was measured with, which the Compare ta
 "Any" draws each image's class as often as in the training data, then guides towards it;
 "unconditional" gives "no class" and no guidance: one evaluation per step, and weaker images."""
 
-MAX_DIFFUSION_IMAGES = 16  # each image costs (steps × 2) UNet passes: keep a click quick
-MAX_UI_STEPS = 1000
-MAX_GUIDANCE_UI = 10  # the slider's end (and a deep link's)
 FRAME_SCALE = 3
 
 
@@ -80,14 +77,6 @@ def diffusion_forward(
     return to_pil(x[0], common.IMAGE_SCALE), to_pil(noisy[0], common.IMAGE_SCALE), plot, text
 
 
-def check_options(scheduler, steps, guidance) -> tuple[str, int, float]:
-    if scheduler not in SCHEDULERS:
-        raise gr.Error(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
-    steps = common.number(steps, "steps", 1, MAX_UI_STEPS)
-    guidance = common.number(guidance, "guidance scale", 0, 20, integer=False)
-    return scheduler, steps, guidance
-
-
 @results.remembered(note_at=2)
 def diffusion_sample(
     dataset: str, class_name: str, n: float, seed: float, scheduler: str, steps: float, guidance: float
@@ -99,8 +88,10 @@ def diffusion_sample(
         raise gr.Error(
             f"number of images must be at most {MAX_DIFFUSION_IMAGES} for diffusion (each takes many network passes)"
         )
-    scheduler, steps, guidance = check_options(scheduler, steps, guidance)
     model = common.load(dataset, "diffusion")
+    options = model.sampling_options(scheduler, common.number(steps, "steps", 1, MAX_STEPS),
+                                     common.number(guidance, "guidance scale", 0, MAX_GUIDANCE, integer=False))  # fmt: skip
+    scheduler, steps, guidance = options["scheduler"], options["num_inference_steps"], options["guidance_scale"]
     g = make_generator(r.seed)
     labels = r.labels
     z = model.sample_latent(r.n, g, labels)
@@ -178,8 +169,8 @@ def build(dataset: gr.Dropdown) -> dict:
             info="Scheduler, steps and guidance open at the settings this dataset's model was measured with "
             "(the Compare tab's numbers).",
         )  # fmt: skip
-        steps = gr.Slider(1, MAX_UI_STEPS, value=own_steps, step=1, label="Steps")
-        guidance = gr.Slider(0, MAX_GUIDANCE_UI, value=own_guidance, step=0.05, label="Guidance scale (with a class)")
+        steps = gr.Slider(1, MAX_STEPS, value=own_steps, step=1, label="Steps")
+        guidance = gr.Slider(0, MAX_GUIDANCE, value=own_guidance, step=0.05, label="Guidance scale (with a class)")
     go = gr.Button("Denoise", variant="primary")
     with gr.Row():
         current = gr.Image(format=common.IMAGE_FORMAT, label="Now: the noisy images xₜ", type="pil")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import functools
 
 import gradio as gr
 import numpy as np
@@ -12,41 +12,27 @@ from PIL import Image
 from playground import plots, weights
 from playground.images import grid, tile, to_pil
 from playground.latent import IMAGE_MAP_GROUPS, INTERPOLATIONS, LatentMap, image_space_points, interpolate
-from playground.models import FAMILY_TITLES, make_generator
-from playground.models.diffusion import INVERSION_STEPS, NOISE_SPACE_SCHEDULER, NOISE_SPACE_STEPS, SCHEDULER_NAMES
-from playground.ui import common, results, vae_tab
+from playground.models import FAMILY_TITLES, LatentSpace, make_generator
+from playground.models.diffusion import INVERSION_STEPS, NOISE_SPACE_STEPS
+from playground.models.gan import INVERSION_STEPS as GAN_INVERSION_STEPS
+from playground.ui import common, results
 
 LESSON = f"""### One idea, three latent spaces
 Every family makes an image the same way: **take a vector from a latent space and decode it**.
-The spaces differ: the GAN's `z` has 64 numbers and the VAE's code 16. Diffusion's sampler reads
+The spaces differ: the GAN's `z` and the VAE's code have a few dozen numbers each. Diffusion's sampler reads
 the most: its starting noise `x_T`, as large as the image, and fresh noise at each of its
 {NOISE_SPACE_STEPS} steps, {(NOISE_SPACE_STEPS + 1) * 28 * 28:,} numbers in all for 28 × 28 images. The maps below squeeze each space to two dimensions (PCA).
 **Click anywhere on a map** to decode that point."""
 
 
-# Diffusion's vector on this panel is its noise space (DiffusionModel.sample_noise_space): x_T and
-# the fresh noise of each step of the default stochastic sampler. That vector alone fixes the
-# image, so a path between two vectors decodes to a path between two images, and an encoded test
-# image (the noise-space inversion) decodes to itself. x_T alone would not do: the stochastic
-# sampler all but forgets it, and the deterministic DDIM, for which x_T is all, drifts to grey
-# blobs from random x_T on our small UNets (the sweeps: 10-step DDIM FID 437 on MNIST, 89 on
-# Fashion-MNIST, against 40 and 43 for 10-step SDE-DPM-Solver++). DDIM still encodes
-# and decodes real images well, which "Encode three ways" shows.
+# "Encode three ways" decodes diffusion's DDIM inversion with DDIM itself, unguided.
 DDIM_DECODER = {"num_inference_steps": INVERSION_STEPS, "scheduler": "ddim", "guidance_scale": 1.0}
-NOISE_SPACE_SEED = 0  # the noise-space inversion's own draws of q(x_t | x_0): one encoding per image
-
-
-_lock = threading.Lock()
-_maps: dict[tuple[str, str], LatentMap] = {}
-_image_maps: dict[str, dict] = {}
-_plain_maps: dict[tuple[str, str], tuple[Image.Image, object]] = {}
 
 
 def clear_cache() -> None:
-    with _lock:
-        _maps.clear()
-        _image_maps.clear()
-        _plain_maps.clear()
+    """Forget the fitted maps and drawn figures (the tests do, when they change the weights)."""
+    for cached in (_fitted_map, plain_map, _image_map):
+        cached.cache_clear()
 
 
 def _family(family) -> str:
@@ -55,21 +41,10 @@ def _family(family) -> str:
     return family
 
 
-def decode_vectors(model, family: str, z: torch.Tensor) -> torch.Tensor:
-    """Decode the panel's vectors, with no class (diffusion's: from its noise space)."""
-    return model.decode_noise_space(z) if family == "diffusion" else model.decode(z, None)
-
-
-def prior_vectors(model, family: str, n: int, generator: torch.Generator) -> torch.Tensor:
-    """n of the panel's vectors from the family's prior."""
-    return model.sample_noise_space(n, generator) if family == "diffusion" else model.sample_latent(n, generator)
-
-
-def encode_vectors(model, family: str, x: torch.Tensor) -> torch.Tensor:
-    """The panel's vector of each image: the VAE's encoder, GAN inversion, diffusion's noise-space inversion."""
-    if family == "diffusion":
-        return model.encode_noise_space(x, make_generator(NOISE_SPACE_SEED))
-    return model.encode(x, **({"num_steps": 150} if family == "gan" else {}))
+@functools.cache
+def _fitted_map(dataset: str, family: str) -> LatentMap:
+    tensors, _ = weights.load_latent_maps(dataset)
+    return LatentMap.fit(tensors[f"{family}_latents"], tensors[f"{family}_labels"])
 
 
 def get_map(dataset: str, family: str) -> tuple[LatentMap, str]:
@@ -77,24 +52,10 @@ def get_map(dataset: str, family: str) -> tuple[LatentMap, str]:
     common.dataset_info(dataset)
     family = _family(family)
     try:
-        tensors, how = weights.load_latent_maps(dataset)
+        _, how = weights.load_latent_maps(dataset)
     except weights.WeightsError as exc:
         raise gr.Error(str(exc)) from None
-    with _lock:
-        if (dataset, family) not in _maps:
-            _maps[(dataset, family)] = LatentMap.fit(tensors[f"{family}_latents"], tensors[f"{family}_labels"])
-    return _maps[(dataset, family)], how.get(family, "")
-
-
-def neighbour_agreement(m: LatentMap, k: int = 5) -> float:
-    """Share of points whose k nearest neighbours on the map mostly share their class: how
-    clustered by class the map is (about 1 / number of classes when there are no clusters)."""
-    pts = torch.as_tensor(m.points)
-    d = torch.cdist(pts, pts)
-    d.fill_diagonal_(float("inf"))
-    nn = d.topk(k, largest=False).indices
-    labels = torch.as_tensor(m.labels)
-    return (labels[nn] == labels[:, None]).float().mean().item()
+    return _fitted_map(dataset, family), how.get(family, "")
 
 
 READING = {
@@ -117,12 +78,10 @@ def draw_map(dataset: str, family: str, marks=(), path=None) -> tuple[Image.Imag
     return plots.latent_map(m.points, m.labels, info.class_names, m.extent, title, marks, path)
 
 
+@functools.cache
 def plain_map(dataset: str, family: str) -> tuple[Image.Image, object]:
     """The map without marks, and its axes (drawn once, then cached: a click needs only the axes)."""
-    key = (dataset, family)
-    if key not in _plain_maps:  # two threads may both draw it once; the result is the same
-        _plain_maps[key] = draw_map(dataset, family)
-    return _plain_maps[key]
+    return draw_map(dataset, family)
 
 
 def marked_map(dataset: str, family: str, marks: list[tuple[float, float, str]]) -> Image.Image:
@@ -135,7 +94,7 @@ def latent_map(dataset: str, family: str) -> tuple[Image.Image, str]:
     """The family's latent map, points coloured by class, and what it shows."""
     m, how = get_map(dataset, family)
     image, _ = plain_map(dataset, family)
-    agree = neighbour_agreement(m)
+    agree = m.neighbour_agreement()
     info = common.dataset_info(dataset)
     text = (
         f"**What is drawn:** {how}. **What it shows:** {agree:.0%} of each point's 5 nearest neighbours on "
@@ -153,19 +112,14 @@ def latent_decode_point(family: str, dataset: str, x: float, y: float) -> tuple[
     x0, x1, y0, y1 = m.extent
     x = common.number(x, "x", x0 - (x1 - x0), x1 + (x1 - x0), integer=False)
     y = common.number(y, "y", y0 - (y1 - y0), y1 + (y1 - y0), integer=False)
-    model = common.load(dataset, family)
+    space = common.load(dataset, family).latent_space()
     z = m.latent_at(x, y)
-    image, ms = common.timed(decode_vectors, model, family, z)
+    image, ms = common.timed(space.decode, z)
     marked = marked_map(dataset, family, [(x, y, "")])
     text = (
         f"Decoded ({x:.2f}, {y:.2f}) in {ms:.0f} ms. The map has 2 of the {z[0].numel()} numbers of a "
-        "vector; the others come from the nearest mapped vector, moved to the clicked point."
+        "vector; the others come from the nearest mapped vector, moved to the clicked point." + space.decoding
     )
-    if family == "diffusion":
-        text += (
-            f" Decoded by the Diffusion tab's sampler ({SCHEDULER_NAMES[NOISE_SPACE_SCHEDULER]}) in "
-            f"{NOISE_SPACE_STEPS} steps, each step's noise read from the vector."
-        )
     return to_pil(image[0], 6), marked, text
 
 
@@ -185,21 +139,21 @@ def latent_sample(dataset: str, family: str, seed: float) -> tuple[Image.Image, 
     family = _family(family)
     seed = common.number(seed, "seed", 0, common.MAX_SEED)
     m, _ = get_map(dataset, family)
-    model = common.load(dataset, family)
-    z = prior_vectors(model, family, 1, make_generator(seed))
-    image = decode_vectors(model, family, z)
+    space = common.load(dataset, family).latent_space()
+    z = space.sample(1, make_generator(seed))
+    image = space.decode(z)
     (x, y), norm = m.project(z)[0], z.norm().item()
     marked = marked_map(dataset, family, [(x, y, f"seed {seed}")])
     text = f"A vector from the prior (seed {seed}): {z[0].numel()} numbers, length {norm:.1f}; on the map at ({x:.2f}, {y:.2f})."
     return to_pil(image[0], 6), marked, text
 
 
-def _endpoint(model, family: str, dataset: str, kind: str, value) -> torch.Tensor:
+def _endpoint(space: LatentSpace, dataset: str, kind: str, value) -> torch.Tensor:
     if kind == "seed":
-        return prior_vectors(model, family, 1, make_generator(common.number(value, "seed", 0, common.MAX_SEED)))
+        return space.sample(1, make_generator(common.number(value, "seed", 0, common.MAX_SEED)))
     if kind == "test image":
         images, _ = common.examples(dataset)
-        return encode_vectors(model, family, images[common.number(value, "test image", 0, len(images) - 1)][None])
+        return space.encode(images[common.number(value, "test image", 0, len(images) - 1)][None])
     raise gr.Error(f"an endpoint is a 'seed' or a 'test image', not {kind!r}")
 
 
@@ -215,10 +169,10 @@ def latent_interpolate(
         raise gr.Error(f"method must be lerp or slerp, not {method!r}")
     strips, titles, norms = [], [], {}
     for fam in FAMILY_TITLES:
-        model = common.load(dataset, fam)
-        za, zb = _endpoint(model, fam, dataset, kind_a, a), _endpoint(model, fam, dataset, kind_b, b)
+        space = common.load(dataset, fam).latent_space()
+        za, zb = _endpoint(space, dataset, kind_a, a), _endpoint(space, dataset, kind_b, b)
         path = interpolate(za[0], zb[0], steps, method)
-        images = decode_vectors(model, fam, path)
+        images = space.decode(path)
         strips.append(grid(images, nrow=steps, scale=2))
         titles.append(f"{FAMILY_TITLES[fam]} ({method})")
         d = path[0].numel()
@@ -277,33 +231,29 @@ def shipped_image_points(dataset: str) -> dict[str, np.ndarray] | None:
     return {k: tensors[f"image_map_{k}"].double().numpy() for k in keys}
 
 
+@functools.cache
+def _image_map(dataset: str) -> dict:
+    """The image-space map's groups of points, the diffusion path and the axes' extent."""
+    points = shipped_image_points(dataset)
+    if points is None:
+        real, _ = common.examples(dataset)
+        points = image_space_points(real, {fam: common.load(dataset, fam) for fam in FAMILY_TITLES})
+    titles = {"real": "real test images", **{fam: f"{title} samples" for fam, title in FAMILY_TITLES.items()}}
+    groups = [(titles[g], points[g], FAMILY_COLORS[g]) for g in IMAGE_MAP_GROUPS]
+    pts = np.concatenate([g[1] for g in groups] + [points["path"]])
+    lo, hi = pts.min(0), pts.max(0)
+    pad = (hi - lo) * 0.08
+    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    return {"groups": groups, "path": points["path"], "extent": extent, "explained": float(points["explained"][0])}
+
+
 @results.remembered()
 def image_space_map(dataset: str) -> tuple[Image.Image, str]:
     """One PCA fitted on real images, shared by all: real test images and each family's samples drawn
     together, and one diffusion run drawn as a path from noise into the data. The points ship with
     the weights (scripts/precompute_maps.py); without them they are computed here, once."""
     info = common.dataset_info(dataset)
-    with _lock:
-        cached = _image_maps.get(dataset)
-    if cached is None:
-        points = shipped_image_points(dataset)
-        if points is None:
-            real, _ = common.examples(dataset)
-            points = image_space_points(real, {fam: common.load(dataset, fam) for fam in FAMILY_TITLES})
-        titles = {"real": "real test images", **{fam: f"{title} samples" for fam, title in FAMILY_TITLES.items()}}
-        groups = [(titles[g], points[g], FAMILY_COLORS[g]) for g in IMAGE_MAP_GROUPS]
-        pts = np.concatenate([g[1] for g in groups] + [points["path"]])
-        lo, hi = pts.min(0), pts.max(0)
-        pad = (hi - lo) * 0.08
-        extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
-        cached = {
-            "groups": groups,
-            "path": points["path"],
-            "extent": extent,
-            "explained": float(points["explained"][0]),
-        }
-        with _lock:
-            _image_maps[dataset] = cached
+    cached = _image_map(dataset)
     image, _ = plots.scatter_map(
         cached["groups"], cached["extent"], f"{info.title} images, PCA of pixels ({cached['explained']:.0%} of variance)",
         marks=[(*cached["path"][-1], "end")], path=cached["path"],
@@ -320,12 +270,12 @@ def image_space_map(dataset: str) -> tuple[Image.Image, str]:
 @results.remembered()
 def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tuple[Image.Image, Image.Image, str]:
     """One image encoded by the VAE's encoder, by DDIM inversion and by GAN inversion, each decoded back."""
-    x = vae_tab.input_image(dataset, source, drawing, example)
+    x = common.input_image(dataset, source, drawing, example)
     results, captions, lines = [], [], []
     ways = {
         "vae": ("VAE encoder (one pass)", {}, {}),
         "diffusion": (f"DDIM inversion ({INVERSION_STEPS} steps)", {}, DDIM_DECODER),
-        "gan": ("GAN inversion (200 optimisation steps)", {"num_steps": 200}, {}),
+        "gan": (f"GAN inversion ({GAN_INVERSION_STEPS} optimisation steps)", {}, {}),
     }  # fmt: skip
     for fam, (title, enc_kw, dec_kw) in ways.items():
         model = common.load(dataset, fam)
@@ -342,8 +292,8 @@ def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tup
     return to_pil(x[0], 6), tile(results, len(results), captions)[0], text
 
 
-def build(dataset: gr.Dropdown) -> dict:
-    gr.Markdown(LESSON, elem_classes=["lesson"])
+def build_map(dataset: gr.Dropdown) -> tuple:
+    """The family's latent map, a click on it, and a vector from the prior."""
     with gr.Row():
         family = gr.Radio([(t, k) for k, t in FAMILY_TITLES.items()], value="vae", label="Latent space of")
         seed = gr.Number(0, precision=0, minimum=0, maximum=common.MAX_SEED, label="Seed")
@@ -368,7 +318,10 @@ def build(dataset: gr.Dropdown) -> dict:
         api_name="latent_decode_point",
     )
     gr.Button(visible=False).click(latent_map, [dataset, family], [the_map, map_text], api_name="latent_map")
+    return family, seed, show
 
+
+def build_interpolation(dataset: gr.Dropdown, family: gr.Radio) -> tuple:
     gr.Markdown("### Interpolate\nWalk from A to B in each latent space, straight (lerp) or along the sphere (slerp).")
     with gr.Row():
         kind_a = gr.Radio(["seed", "test image"], value="seed", label="A is")
@@ -386,10 +339,34 @@ def build(dataset: gr.Dropdown) -> dict:
         norms = gr.Image(format=common.IMAGE_FORMAT, label="Vector length along the path", type="pil")
         path_map = gr.Image(format=common.IMAGE_FORMAT, label="The path on the chosen map", type="pil")
     interp_text = gr.Markdown()
-    go.click(
-        latent_interpolate, [dataset, family, kind_a, a, kind_b, b, steps, method], [strips, norms, path_map, interp_text],
-        api_name="latent_interpolate", **common.HEAVY,
-    )  # fmt: skip
+    inputs, outputs = [dataset, family, kind_a, a, kind_b, b, steps, method], [strips, norms, path_map, interp_text]
+    go.click(latent_interpolate, inputs, outputs, api_name="latent_interpolate", **common.HEAVY)
+    return (latent_interpolate, inputs, outputs)
+
+
+def build_encode(dataset: gr.Dropdown) -> tuple:
+    gr.Markdown("### Encode three ways\nFrom image back to latent: each family has its own way (or none).")
+    with gr.Row():
+        with gr.Column():
+            source = gr.Radio(["test image", "drawing"], value="test image", label="Image to encode")
+            example = gr.Slider(0, 999, value=3, step=1, label="Test image number")
+            sketch = common.sketchpad()
+            enc = gr.Button("Encode three ways", variant="primary")
+        with gr.Column():
+            enc_input = gr.Image(format=common.IMAGE_FORMAT, label="Input", type="pil", height=200)
+            enc_out = gr.Image(format=common.IMAGE_FORMAT, label="Decoded back", type="pil", elem_id="decoded-back")
+            enc_text = gr.Markdown()
+    outputs = [enc_input, enc_out, enc_text]
+    enc.click(
+        encode_three_ways, [dataset, source, sketch, example], outputs, api_name="encode_three_ways", **common.HEAVY
+    )
+    return (opening_encode, [dataset, example], outputs)
+
+
+def build(dataset: gr.Dropdown) -> dict:
+    gr.Markdown(LESSON, elem_classes=["lesson"])
+    family, seed, show = build_map(dataset)
+    interpolation = build_interpolation(dataset, family)
 
     gr.Markdown("### One seed, three families")
     with gr.Row():
@@ -407,35 +384,18 @@ def build(dataset: gr.Dropdown) -> dict:
     space_text = gr.Markdown()
     space_go.click(image_space_map, [dataset], [space, space_text], api_name="image_space_map", **common.HEAVY)
 
-    gr.Markdown("### Encode three ways\nFrom image back to latent: each family has its own way (or none).")
-    with gr.Row():
-        with gr.Column():
-            source = gr.Radio(["test image", "drawing"], value="test image", label="Image to encode")
-            example = gr.Slider(0, 999, value=3, step=1, label="Test image number")
-            sketch = common.sketchpad()
-            enc = gr.Button("Encode three ways", variant="primary")
-        with gr.Column():
-            enc_input = gr.Image(format=common.IMAGE_FORMAT, label="Input", type="pil", height=200)
-            enc_out = gr.Image(format=common.IMAGE_FORMAT, label="Decoded back", type="pil", elem_id="decoded-back")
-            enc_text = gr.Markdown()
-    enc.click(
-        encode_three_ways,
-        [dataset, source, sketch, example],
-        [enc_input, enc_out, enc_text],
-        api_name="encode_three_ways",
-        **common.HEAVY,
-    )
+    encode = build_encode(dataset)
     return {
         "classes": [cls],
         "controls": {"family": family, "seed": seed, "class_name": cls},
         "opening": [
-            (latent_interpolate, [dataset, family, kind_a, a, kind_b, b, steps, method], [strips, norms, path_map, interp_text]),
+            interpolation,
             (same_seed, [dataset, cls, seed], [trio, trio_text]),
             (image_space_map, [dataset], [space, space_text]),
-            (opening_encode, [dataset, example], [enc_input, enc_out, enc_text]),
+            encode,
         ],
         "map": show,
-    }  # fmt: skip
+    }
 
 
 def opening_encode(dataset: str, example: float):

@@ -99,6 +99,9 @@ def remembered(note_at: int | None = -1):
     (a streamed action) computes once and streams its steps; from the cache it gives its last."""
 
     def wrap(fn: Callable) -> Callable:
+        from playground.ui.common import user_errors  # (common imports this module's users)
+
+        fn = user_errors(fn)
         if inspect.isgeneratorfunction(fn):
 
             @functools.wraps(fn)

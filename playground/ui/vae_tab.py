@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from playground import plots, weights
-from playground.images import drawing_to_tensor, grid, to_pil
+from playground.images import grid, to_pil
 from playground.models import make_generator
 from playground.ui import common, results
 
@@ -30,9 +30,6 @@ as in the training data and decodes it as that class; "unconditional" is the no-
 a code could stand for, so what the code leaves out comes back as blur. "Encode and decode" below
 shows it: a real image beside its reconstruction. A sample can be no sharper than that."""
 
-DRAW_TIP = "Draw one digit or garment, large, in the middle."
-FIT = {"mnist": 20, "fashion": 26, "cifar10": 32}  # how large the drawing is scaled, as in the data
-
 
 @results.remembered()
 def vae_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[Image.Image, str]:
@@ -43,29 +40,12 @@ def vae_sample(dataset: str, class_name: str, n: float, seed: float) -> tuple[Im
     return common.picture(images), common.cost_line("VAE decoder", r.n, ms, model.cost())
 
 
-def input_image(dataset: str, source: str, drawing, example: float) -> torch.Tensor:
-    """The image to encode: a drawing, or a real test image by its index."""
-    info = common.dataset_info(dataset)
-    if source == "drawing":
-        try:
-            x = drawing_to_tensor(drawing, info.channels, info.image_size, FIT.get(dataset, info.image_size))
-        except (ValueError, OSError) as exc:
-            raise gr.Error(f"could not read the drawing: {exc}") from None
-        if x is None:
-            raise gr.Error("The drawing is empty: draw something first. " + DRAW_TIP)
-        return x
-    if source != "test image":
-        raise gr.Error(f"source must be 'test image' or 'drawing', not {source!r}")
-    images, _ = common.examples(dataset)
-    return images[common.number(example, "test image", 0, len(images) - 1)][None]
-
-
 @results.remembered()
 def vae_reconstruct(
     dataset: str, source: str, drawing, example: float, draws: float, seed: float
 ) -> tuple[Image.Image, Image.Image, Image.Image, Image.Image, str]:
     """Encode an image, show q(z|x) (mean and spread), decode several draws from it and its mean."""
-    x = input_image(dataset, source, drawing, example)
+    x = common.input_image(dataset, source, drawing, example)
     draws = common.number(draws, "number of draws", 1, 16)
     seed = common.number(seed, "seed", 0, common.MAX_SEED)
     model = common.load(dataset, "vae")

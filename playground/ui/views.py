@@ -13,10 +13,9 @@ from dataclasses import dataclass, fields, replace
 from urllib.parse import urlencode
 
 from playground.data import DATASETS
+from playground.limits import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import SCHEDULER_NAMES
-from playground.ui.common import MAX_IMAGES, MAX_SEED
-from playground.ui.diffusion_tab import MAX_GUIDANCE_UI, MAX_UI_STEPS
 from playground.ui.gan_tab import MIN_TRUNCATION
 
 TABS = ("gan", "vae", "diffusion", "compare", "latent")
@@ -45,8 +44,8 @@ KEYS = {"class": "class_name"}
 LIMITS = {  # field: (low, high, whole number), as the page's controls allow
     "seed": (0, MAX_SEED, True),
     "n": (1, MAX_IMAGES, True),
-    "steps": (1, MAX_UI_STEPS, True),
-    "guidance": (0.0, MAX_GUIDANCE_UI, False),
+    "steps": (1, MAX_STEPS, True),
+    "guidance": (0.0, MAX_GUIDANCE, False),
     "truncation": (MIN_TRUNCATION, 1.0, False),
 }
 
