@@ -140,6 +140,27 @@ def mean_spread_plot(mean: np.ndarray, std: np.ndarray, title: str = "") -> Imag
         return _render(fig)
 
 
+def bars(
+    groups: dict[str, list[float]], names: list[str], title: str = "", ylabel: str = "", mark: int | None = None
+) -> Image.Image:
+    """Grouped bars: one bar per group at each name (e.g. a class histogram per model); the name at
+    `mark` is drawn in bold."""
+    with _lock:
+        fig, ax = plt.subplots(figsize=(6.4, 3.0))
+        x = np.arange(len(names))
+        width = 0.8 / max(len(groups), 1)
+        for i, (group, values) in enumerate(groups.items()):
+            ax.bar(x + (i - (len(groups) - 1) / 2) * width, values, width, label=group, color=COLORS[i % len(COLORS)])
+        ax.set_xticks(x, names, rotation=30 if max(map(len, names)) > 3 else 0, fontsize=8)
+        if mark is not None:
+            ax.get_xticklabels()[mark].set_fontweight("bold")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=11)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        return _render(fig)
+
+
 MAP_SIZE = (5.2, 5.2)  # inches at 100 dpi: a 520 × 520 image
 MAP_AXES = (0.11, 0.09, 0.86, 0.82)  # left, bottom, width, height of the data area, as figure fractions
 

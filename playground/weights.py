@@ -192,6 +192,23 @@ def load_training_subset(dataset: str, root: Path | None = None) -> tuple[torch.
     return _load_data_file(dataset, root, TRAINING_SUBSET, "training images", "export_examples.py", _read_training)
 
 
+BIAS = "bias.json"  # the same model on balanced and on skewed data (scripts/bias.py)
+FAILURE_MODES = "failure_modes.json"  # failures on demand, measured (scripts/failure_modes.py)
+SWEEP = "sweep.json"  # diffusion's FID per sampler and step count (scripts/evaluate.py --sweep)
+MEASURED_BY = {BIAS: "bias.py", FAILURE_MODES: "failure_modes.py", SWEEP: "evaluate.py --sweep"}
+
+
+def load_measurement(dataset: str, name: str, root: Path | None = None) -> dict:
+    """A measurement file of `dataset` (BIAS, FAILURE_MODES, SWEEP); WeightsError if its script has not run."""
+    path = Path(root or weights_root()) / dataset / name
+    if not path.is_file():
+        raise WeightsError(f"no {name} for {dataset}: run python scripts/{MEASURED_BY[name]} --dataset {dataset}")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise WeightsError(f"{name} for {dataset} is damaged: {exc}") from None
+
+
 def training_log(dataset: str, kind: str, root: Path | None = None) -> list[dict]:
     """The records of <dataset>/<kind>/training/log.jsonl (empty if there is none)."""
     path = model_dir(dataset, kind, root) / "training" / "log.jsonl"

@@ -108,6 +108,47 @@ def hostile(url: str, dataset: str, visitors: int, probes: int = 15) -> dict:
     }
 
 
+LIVE = ("vae", 1e-3, 16, 1.0, 10_000)  # the Train tab's opening settings
+
+
+def during_training(url: str, dataset: str, probes: int = 15) -> dict:
+    """A GAN and a VAE click's latency alone, then while one visitor trains a model live (the Train
+    tab at its opening settings); and what a second visitor who presses Train meanwhile is told."""
+    probe = client(url)
+
+    def ms(endpoint: str, i: int) -> float:
+        t0 = time.perf_counter()
+        probe.predict(dataset, "any", 16, 2000 + i, api_name=endpoint)  # a new seed: computed
+        return (time.perf_counter() - t0) * 1000
+
+    endpoints = ("/gan_sample", "/vae_sample")
+    for e in endpoints:
+        probe.predict(dataset, "any", 16, 0, api_name=e)
+    alone = {e: [ms(e, i) for i in range(probes)] for e in endpoints}
+    training = client(url).submit(dataset, *LIVE, api_name="/live_train")
+    time.sleep(3)  # it has started
+    second = client(url).submit(dataset, *LIVE, api_name="/live_train")
+    while not second.outputs() and not second.done():
+        time.sleep(0.2)
+    told = second.outputs()[0][2] if second.outputs() else str(second.exception())
+    second.cancel()
+    t0 = time.time()
+    updates_before = len(training.outputs())
+    during = {e: [ms(e, probes + i) for i in range(probes)] for e in endpoints}
+    updates = (len(training.outputs()) - updates_before) / (time.time() - t0)
+    last = training.outputs()[-1][2] if training.outputs() else ""
+    training.cancel()
+    p50 = {e: (statistics.median(alone[e]), statistics.median(during[e])) for e in endpoints}
+    return {
+        "p50_alone_ms": {e: a for e, (a, _) in p50.items()},
+        "p50_while_training_ms": {e: d for e, (_, d) in p50.items()},
+        "slowdown": {e: d / a for e, (a, d) in p50.items()},
+        "training_updates_per_s": updates,
+        "training_status": last,
+        "second_visitor_told": told,
+    }
+
+
 # How long a user's client waits for the page's config and API description before giving up.
 # gradio_client's own 5 s counts the client's time too, and here 50 clients share the server's two
 # cores: they failed on that, not on the server. A browser waits far longer for a page.
@@ -237,6 +278,12 @@ def main(argv=None) -> int:
         help="instead of the mix: K visitors each sending the costliest accepted diffusion request in a "
         "loop, and how much they slow a GAN click",
     )
+    p.add_argument(
+        "--training",
+        action="store_true",
+        help="instead of the mix: how much a live training (the Train tab) slows a GAN and a VAE click, "
+        "and what a second visitor who presses Train is told",
+    )
     args = p.parse_args(argv)
     demo = None
     if args.url:
@@ -248,6 +295,14 @@ def main(argv=None) -> int:
         demo = build_app()
         launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
         url, pid = demo.local_url, os.getpid()
+    if args.training:
+        try:
+            result = during_training(url, args.dataset)
+        finally:
+            if demo is not None:
+                demo.close()
+        print(json.dumps(result, indent=2))
+        return 0
     if args.hostile:
         try:
             result = hostile(url, args.dataset, args.hostile)

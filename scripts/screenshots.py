@@ -174,7 +174,7 @@ def presenter_tour(page: Page, out: Path, key: str) -> list[Path]:
     """Each tab as it opens in presenter mode (the page opened with ?present=1), one screenshot
     of the viewport each: what a projector shows without scrolling."""
     shots = []
-    for name in ("GAN", "VAE", "Diffusion", "Compare", "Latent space"):
+    for name in ("GAN", "VAE", "Diffusion", "Compare", "Latent space", "Train it yourself"):
         page.get_by_role("tab", name=name).click()
         wait_idle(page, 120)
         page.evaluate("window.scrollTo(0, 0)")

@@ -211,6 +211,18 @@ def test_every_api_name_through_gradio_client(client, tmp_path):
     assert verdict["label"] == compare_tab.verdicts("mnist", image_to_tensor(np.asarray(first)))[0].split(" · ")[0]
     found, text = client.predict("mnist", picture, 4, "pixels", api_name="/nearest_training")
     assert len(cells(found, compare_tab.NEAREST_COLUMNS, captioned=True)) == 4 and "distance" in text
+    live = ("mnist", "vae", 1e-3, 8, 1.0, 100)
+    samples, losses, status = client.predict(*live, api_name="/live_preview")
+    assert Image.open(samples).width > 10 * 28 and "not trained yet" in status
+    job = client.submit(*live, api_name="/live_train")
+    for _, _, status in job:  # streamed: one update per slice of training
+        if "step" in status and "not trained yet" not in status:
+            break
+    job.cancel()
+    assert "Paused at step" in client.predict(api_name="/live_pause")
+    samples, losses, status = client.predict(*live, api_name="/live_reset")
+    assert "not trained yet" in status
+    assert "too few denoising steps" in client.predict("mnist", api_name="/failure_modes")
 
 
 def test_bad_input_through_the_client_then_still_serving(client):

@@ -89,6 +89,13 @@ CASES = [
     ("/nearest_training", ("mnist", "dot", 3, "pixels"), r"expected an image"),
     ("/nearest_training", ("mnist", "blank", 0, "pixels"), r"minimum|neighbours"),
     ("/nearest_training", ("mnist", "blank", 3, "smell"), r"not in the list of choices|space must be"),
+    ("/live_train", ("mnist", "vae", 5.0, 16, 1.0, 1000), r"maximum|learning rate"),
+    ("/live_train", ("mnist", "vae", 1e-3, 0, 1.0, 1000), r"minimum|latent size"),
+    ("/live_train", ("mnist", "vae", 1e-3, 16, -2.0, 1000), r"minimum|beta"),
+    ("/live_train", ("mnist", "vae", 1e-3, 16, 1.0, 3), r"minimum|training images"),
+    ("/live_train", ("mnist", "vae", NAN, 16, 1.0, 1000), r"learning rate|nan"),
+    ("/live_train", ("mnist", "flow", 1e-3, 16, 1.0, 1000), r"not in the list of choices|family must be"),
+    ("/live_preview", ("cifar100", "vae", 1e-3, 16, 1.0, 1000), r"not in the list of choices|unknown dataset"),
 ]  # fmt: skip
 
 IMAGE_ARGS = {"/vae_reconstruct": 2, "/encode_three_ways": 2, "/classify": 1, "/nearest_training": 1}

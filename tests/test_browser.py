@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -95,7 +96,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
-TABS = ["GAN", "VAE", "Diffusion", "Compare", "Latent space"]
+TABS = ["GAN", "VAE", "Diffusion", "Compare", "Latent space", "Train it yourself"]
 
 
 def shown_images(page) -> int:
@@ -118,7 +119,8 @@ def test_every_tab_opens_with_images(app_url, browser):
                 timeout=60_000,
             )
             wait_idle(page)
-            assert shown_images(page) >= {"GAN": 3, "VAE": 4, "Diffusion": 4, "Compare": 3}.get(name, 4), name
+            expected = {"GAN": 3, "VAE": 4, "Diffusion": 4, "Compare": 3, "Train it yourself": 2}.get(name, 4)
+            assert shown_images(page) >= expected, name
             page.screenshot(path=ARTIFACTS / f"opened-{name.split()[0].lower()}.png", full_page=True)
         assert page.problems == []
     finally:
@@ -305,3 +307,31 @@ def sampler_shown(page) -> tuple[str, str, str]:
 
 def test_no_console_errors_and_no_other_hosts(page):
     assert page.problems == []
+
+
+def test_a_live_training_changes_its_samples_pauses_and_leaves_the_other_tabs_serving(own_page):
+    """Train it yourself: press Train, and the samples change at least 5 times in 10 s; Pause stops
+    them where they are; the GAN tab still answers."""
+    page = own_page
+    page.get_by_role("tab", name="Train it yourself").click()
+    wait_idle(page)
+    samples = page.locator("#live-samples img")
+    visible_button(page, "Train").click()
+    seen, end = set(), time.time() + 10
+    while time.time() < end:
+        if samples.count():
+            seen.add(samples.first.get_attribute("src"))
+        page.wait_for_timeout(100)
+    assert len(seen) >= 6, f"the samples changed {len(seen) - 1} times in 10 s"
+    assert "step" in page.locator("#live-status").inner_text()
+    visible_button(page, "Pause").click()
+    page.wait_for_function("() => document.querySelector('#live-status').innerText.includes('Paused at step')")
+    page.wait_for_timeout(1500)  # an update already on its way may still arrive
+    paused = samples.first.get_attribute("src")
+    page.wait_for_timeout(2000)
+    assert samples.first.get_attribute("src") == paused, "the samples still change after Pause"
+    shot(page, "live-training")
+    page.get_by_role("tab", name="GAN").click()
+    visible_button(page, "Generate").click()
+    wait_idle(page)
+    assert shown_images(page) >= 3

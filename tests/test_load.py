@@ -42,6 +42,23 @@ def test_ten_users_for_fifteen_seconds(use_weights, capsys):
     assert memory["after"] - memory["before"] < 300, memory  # MB: no unbounded growth under load
 
 
+def test_a_live_training_leaves_the_other_tabs_serving_and_queues_a_second_trainer(use_weights):
+    """scripts/loadtest.py --training, small: GAN and VAE clicks are answered while a model trains
+    live, the training streams, and a second visitor who presses Train is told their place in line.
+    (How much slower the clicks are is measured by the script, not asserted here: shared machines.)"""
+    lt = loadtest()
+    demo = build_app()
+    launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        result = lt.during_training(demo.local_url, "mnist", probes=3)
+    finally:
+        demo.close()
+    print(result)
+    assert "number 1 in line" in result["second_visitor_told"], result
+    assert result["training_updates_per_s"] > 0 and "step" in result["training_status"]
+    assert all(ms > 0 for ms in result["p50_while_training_ms"].values())
+
+
 def test_a_full_queue_turns_requests_away_with_a_message(use_weights, monkeypatch):
     """One worker and room for one waiting job: of eight quick requests for a long diffusion run,
     some are turned away at once with HTTP 503 and "Queue is full", and every accepted one still

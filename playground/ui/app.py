@@ -9,7 +9,18 @@ from collections.abc import Callable
 import gradio as gr
 
 from playground import weights
-from playground.ui import common, compare_tab, diffusion_tab, filecache, gan_tab, latent_tab, vae_tab, views, warm
+from playground.ui import (
+    common,
+    compare_tab,
+    diffusion_tab,
+    filecache,
+    gan_tab,
+    latent_tab,
+    train_tab,
+    vae_tab,
+    views,
+    warm,
+)
 
 INTRO = """# Generative playground
 Three families of generative models — **GANs**, **VAEs** and **diffusion models** — trained on the
@@ -51,7 +62,8 @@ body.present .image-frame img {
 
 
 TABS = {"gan": ("GAN", gan_tab), "vae": ("VAE", vae_tab), "diffusion": ("Diffusion", diffusion_tab),
-        "compare": ("Compare", compare_tab), "latent": ("Latent space", latent_tab)}  # fmt: skip
+        "compare": ("Compare", compare_tab), "latent": ("Latent space", latent_tab),
+        "train": ("Train it yourself", train_tab)}  # fmt: skip
 
 
 def build_header(datasets: list) -> tuple:

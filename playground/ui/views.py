@@ -7,18 +7,17 @@ returned for the page to show, so an old or mistyped link still opens the page.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from urllib.parse import urlencode
 
 from playground.data import DATASETS
-from playground.limits import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS
+from playground.limits import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, check_number
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import SCHEDULER_NAMES
 from playground.ui.gan_tab import MIN_TRUNCATION
 
-TABS = ("gan", "vae", "diffusion", "compare", "latent")
+TABS = ("gan", "vae", "diffusion", "compare", "latent", "train")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -52,10 +51,11 @@ LIMITS = {  # field: (low, high, whole number), as the page's controls allow
 
 def _number(name: str, raw: str) -> int | float:
     low, high, whole = LIMITS[name]
-    value = float(raw)
-    if not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
-        raise ValueError(f"{name} must be {'a whole number' if whole else 'a number'} from {low:g} to {high:g}")
-    return int(value) if whole else value
+    try:
+        float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: not a number") from None
+    return check_number(raw, name, low, high, integer=whole)
 
 
 def _class(dataset: str | None, raw: str) -> str:
@@ -103,7 +103,7 @@ def parse_view(query: Mapping[str, str], datasets: list[str]) -> tuple[View, lis
             else:
                 parsed = _number(name, value)
         except ValueError as exc:
-            problems.append(str(exc).replace("could not convert string to float", f"{name}: not a number"))
+            problems.append(str(exc))
             continue
         view = replace(view, **{name: parsed})
     return view, problems

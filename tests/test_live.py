@@ -1,0 +1,154 @@
+"""Live training (playground/live.py, the "Train it yourself" tab's handlers) on the tiny weights'
+training subset: it trains with the project's own trainers, pauses and resumes, resets, refuses
+bad settings and lets one visitor train at a time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import gradio as gr
+import pytest
+import torch
+from conftest import _pointed_at, run_script
+
+from playground import live
+from playground.live import LiveRun, Settings
+from playground.ui import train_tab
+
+
+class Visitor:
+    def __init__(self, name: str):
+        self.session_hash = name
+
+
+def settings(family: str = "vae", **kw) -> Settings:
+    return Settings(family, "mnist", kw.pop("lr", live.DEFAULT_LR[family]), **kw)
+
+
+@pytest.mark.parametrize("family", ["gan", "vae", "diffusion"])
+def test_a_run_trains_with_the_project_trainer_and_draws_its_grid(use_weights, family, monkeypatch):
+    monkeypatch.setattr(live, "SNAPSHOT_STEPS", 2)
+    run = LiveRun(settings(family, images=100))
+    before = run.samples()
+    assert before.shape == (100, 1, 28, 28) and before.min() >= 0 and before.max() <= 1
+    assert run.train_for(0.5) >= 1 and run.step >= 1 and 0 < run.seconds < live.BUDGET_S
+    assert set(run.history[-1]) - {"step", "seconds"}  # the family's own losses
+    assert all(torch.isfinite(torch.tensor(v)) for v in run.history[-1].values())
+    assert not torch.equal(before, run.samples())  # the weights moved
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"family": "flow"}, "family must be one of"),
+        ({"lr": 1.0}, "learning rate must be"),
+        ({"latent_dim": 0}, "latent size must be"),
+        ({"beta": -1.0}, "beta must be"),
+        ({"images": 5}, "training images must be"),
+        ({"dataset": "imagenet"}, "unknown dataset"),
+    ],
+)
+def test_bad_settings_are_refused_with_what_is_allowed(kw, message):
+    base = {"family": "vae", "dataset": "mnist", "lr": 1e-3}
+    with pytest.raises(Exception, match=message):
+        Settings(**(base | kw)).checked()
+
+
+def test_a_run_stops_at_its_budget(use_weights, monkeypatch):
+    monkeypatch.setattr(live, "BUDGET_S", 0.3)
+    run = LiveRun(settings(images=100))
+    run.train_for(5.0)
+    assert run.budget_left == 0 and run.seconds < 1.5
+    assert run.train_for(1.0) == 0
+
+
+def take(stream, n: int) -> list:
+    return [next(stream) for _ in range(n)]
+
+
+def test_pause_keeps_the_run_and_train_goes_on_from_there_and_reset_starts_again(use_weights, monkeypatch):
+    monkeypatch.setattr(train_tab, "SLICE_S", 0.1)
+    me = Visitor("pause-resume")
+    args = ("mnist", "vae", 1e-3, 8, 1.0, 100)
+    stream = train_tab.live_train(*args, request=me)
+    take(stream, 2)
+    stream.close()  # what Pause (an event cancelled) or a visitor leaving does to the stream
+    step = train_tab._runs["pause-resume"].step
+    assert step > 0 and "Paused at step" in train_tab.live_pause(request=me)
+    stream = train_tab.live_train(*args, request=me)
+    *_, status = next(stream)
+    stream.close()
+    assert train_tab._runs["pause-resume"].step > step and "step" in status
+    _, _, status = train_tab.live_reset(*args, request=me)
+    assert train_tab._runs["pause-resume"].step == 0 and "not trained yet" in status
+
+
+def test_one_visitor_trains_at_a_time_and_the_next_hears_where_they_are(use_weights, monkeypatch):
+    monkeypatch.setattr(train_tab, "SLICE_S", 0.05)
+    monkeypatch.setattr(train_tab, "WAIT_S", 0.01)
+    first = train_tab.live_train("mnist", "vae", 1e-3, 8, 1.0, 100, request=Visitor("first"))
+    next(first)  # training: it holds the one slot
+    second = train_tab.live_train("mnist", "vae", 1e-3, 8, 1.0, 100, request=Visitor("second"))
+    _, _, waiting = next(second)
+    assert "number 1 in line" in waiting
+    assert train_tab._runs["second"].step == 0
+    first.close()  # paused: the slot is free
+    *_, status = next(second)
+    second.close()
+    assert "step" in status and train_tab._runs["second"].step > 0
+    assert not train_tab._slot.locked() and not train_tab._line
+
+
+def test_a_waiting_visitor_who_leaves_gives_up_their_place(use_weights, monkeypatch):
+    monkeypatch.setattr(train_tab, "SLICE_S", 0.05)
+    first = train_tab.live_train("mnist", "vae", 1e-3, 8, 1.0, 100, request=Visitor("a"))
+    next(first)
+    waiting = train_tab.live_train("mnist", "vae", 1e-3, 8, 1.0, 100, request=Visitor("b"))
+    next(waiting)
+    assert len(train_tab._line) == 2
+    waiting.close()
+    first.close()
+    assert not train_tab._line and not train_tab._slot.locked()
+
+
+def test_the_bias_script_measures_both_models_and_the_tab_draws_them(data_root, tiny_weights, tmp_path, monkeypatch):
+    """scripts/bias.py (dry run): the same tiny VAE on the whole data and with class 3 cut to half;
+    bias.json holds both training histograms and both models' sample histograms; the tab draws them."""
+    root = tmp_path / "weights"
+    shutil.copytree(tiny_weights, root)
+    argv = ["--dataset", "mnist", "--data-root", str(data_root), "--cut-class", "3", "--keep", "0.5", "--n", "40",
+            "--dry-run", "--weights", str(root)]  # fmt: skip
+    assert run_script("bias", argv) == 0
+    b = json.loads((root / "mnist" / "bias.json").read_text())
+    balanced, skewed = b["models"]["balanced"], b["models"]["skewed"]
+    assert skewed["training"][3] < balanced["training"][3] and skewed["training"][4] == balanced["training"][4]
+    assert all(sum(m[mode]) == 40 for m in (balanced, skewed) for mode in ("unconditional", "any"))
+    assert b["cut_class_name"] == "3" and b["verdict"] and "scripts/bias.py" in b["command"]
+    gen = _pointed_at(root, monkeypatch)
+    next(gen)
+    trained_on, made, text = train_tab.bias_view("mnist")
+    assert trained_on.size[0] > 100 and made.size[0] > 100 and b["verdict"] in text
+    with pytest.raises(gr.Error, match="no bias.json for fashion"):
+        train_tab.bias_view("fashion")
+
+
+def test_the_failure_modes_script_measures_each_failure_and_the_tab_shows_it(
+    data_root, tiny_weights, tmp_path, monkeypatch
+):
+    """scripts/failure_modes.py (dry run) writes posterior collapse's KL and map order, and copying's
+    nearest-image distances; the tab's table shows them beside the sweep's too-few-steps figure."""
+    root = tmp_path / "weights"
+    shutil.copytree(tiny_weights, root)
+    argv = ["--dataset", "mnist", "--data-root", str(data_root), "--few", "10", "--n", "20", "--dry-run",
+            "--weights", str(root)]  # fmt: skip
+    assert run_script("failure_modes", argv) == 0
+    f = json.loads((root / "mnist" / "failure_modes.json").read_text())
+    assert set(f["posterior_collapse"]["collapsed"]) == {"kl_nats", "map_neighbour_agreement"}
+    assert set(f["copying"]["median_nearest_l2"]) == {"trained on the few", "trained on all", "real test images"}
+    gen = _pointed_at(root, monkeypatch)
+    next(gen)
+    table = train_tab.failure_modes("mnist")
+    for failure in ("posterior collapse", "copying", "too few denoising steps"):
+        assert f"**{failure}" in table
+    assert f"{f['posterior_collapse']['normal']['kl_nats']:.1f} nats" in table
