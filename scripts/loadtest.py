@@ -262,7 +262,7 @@ def tally(lat: dict, errors: dict, rejected: dict, connects: list[float], elapse
     }
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--url", help="a running app; without it the app is launched in this process")
     p.add_argument("--server-pid", type=int, help="with --url: the server's process, for its memory")
@@ -284,7 +284,11 @@ def main(argv=None) -> int:
         help="instead of the mix: how much a live training (the Train tab) slows a GAN and a VAE click, "
         "and what a second visitor who presses Train is told",
     )
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     demo = None
     if args.url:
         url, pid = args.url, args.server_pid

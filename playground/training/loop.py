@@ -138,7 +138,9 @@ def end_epoch(trainer, s: Setup, log: Log, epoch: int, step: int, elapsed: float
         (s.args.checkpoint_dir / "progress.json").write_text(json.dumps(progress))
 
 
-def summary(args: argparse.Namespace, s: Setup, epochs: int, step: int, elapsed: float, n_images: int) -> dict:
+def summary(
+    args: argparse.Namespace, s: Setup, epochs: int, step: int, elapsed: float, n_images: int, code: str | None
+) -> dict:
     out = {
         "dataset": args.dataset,
         "family": args.family,
@@ -153,7 +155,7 @@ def summary(args: argparse.Namespace, s: Setup, epochs: int, step: int, elapsed:
         "dry_run": args.dry_run,
         "precision": args.precision,
         "seed": args.seed,
-        "commit": commit(),
+        "commit": code,
         "recipe": recipe(args),
     }
     prior = args.out / "training" / "before" / "summary.json"
@@ -167,6 +169,7 @@ def summary(args: argparse.Namespace, s: Setup, epochs: int, step: int, elapsed:
 def run(args: argparse.Namespace, images: torch.Tensor, labels: torch.Tensor, initial=None) -> str:
     """Train the family of `args` on the images and save it to args.out; a line saying what was done."""
     info = get_info(args.dataset)
+    code = commit()  # the code that trains, read before it does (the checkout may move on meanwhile)
     set_seed(args.seed)
     s = setup(args, images, labels)
     epochs = 1 if args.dry_run else math.ceil(s.total_steps / s.steps_per_epoch)
@@ -191,7 +194,7 @@ def run(args: argparse.Namespace, images: torch.Tensor, labels: torch.Tensor, in
     s.accelerator.unwrap_model(trainer.model).eval().to(memory_format=torch.contiguous_format)  # safetensors' layout
     model, extra = trainer.finish(images, labels)
     model.save_pretrained(args.out)
-    record = {**summary(args, s, epochs, step, elapsed, len(images)), **extra}
+    record = {**summary(args, s, epochs, step, elapsed, len(images), code), **extra}
     (args.out / "training" / "summary.json").write_text(json.dumps(record, indent=2) + "\n")
     if args.out.resolve().is_relative_to(weights.weights_root().resolve()):
         weights.write_manifest()

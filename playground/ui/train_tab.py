@@ -152,8 +152,10 @@ each model's samples show each class, as our classifier reads them, in its uncon
 (no class asked for) and with "any" class drawn from its own training shares. A class that is rare
 in the data comes out rarer still, or not at all: this is how a generator trained on scraped
 data reproduces, and can amplify, the biases of that data, and why what a model generates says
-as much about its data as about the world (the "Bias and misinformation" question). The figures
-come from `scripts/bias.py`."""
+as much about its data as about the world (the "Bias and misinformation" question). Compare the
+two models with each other, not with a flat line: a VAE's unconditional mode is uneven even on
+balanced data, where its prior has holes the decoder fills with a few favourite classes. The
+figures come from `scripts/bias.py`."""
 
 
 @common.user_errors
@@ -213,8 +215,9 @@ def failure_modes(dataset: str) -> str:
         pc, cp = f["posterior_collapse"], f["copying"]
         n, c = pc["normal"], pc["collapsed"]
         rows.append(
-            f"| **posterior collapse** | {pc['try']} | the KL loss falls to about 0: the codes carry nothing, and "
-            f"every sample is the same blur | KL of test images' codes {n['kl_nats']:.1f} nats at beta 1, "
+            f"| **posterior collapse** | {pc['try']} | the KL term falls far below beta 1's: the codes carry little "
+            f"of each image, and samples blur towards class averages | KL of test images' codes {n['kl_nats']:.1f} "
+            f"nats at beta 1, "
             f"{c['kl_nats']:.2f} at beta {pc['beta']:g}; neighbours of the same class on the latent map "
             f"{n['map_neighbour_agreement']:.0%} → {c['map_neighbour_agreement']:.0%} |"
         )

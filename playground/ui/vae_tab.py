@@ -103,8 +103,10 @@ def vae_losses(dataset: str) -> Image.Image:
     if not log:
         raise gr.Error(f"no training log is installed for the {dataset} VAE")
     e = [r["epoch"] for r in log]
+    beta = common.load(dataset, "vae").config.beta  # the log holds the KL term as the loss weighs it
+    kl = "KL" if beta == 1 else f"β · KL (β = {beta:g})"
     return plots.line_plot(
-        {"reconstruction": (e, [r["reconstruction"] for r in log]), "KL": (e, [r["kl"] for r in log])},
+        {"reconstruction": (e, [r["reconstruction"] for r in log]), kl: (e, [r["kl"] for r in log])},
         title="The two terms of the VAE loss (per image)",
         xlabel="epoch",
         ylabel="nats",
