@@ -28,7 +28,8 @@ from playground.training.arguments import parse_args
 
 BUDGET_S = 120.0  # seconds of training a run may use in all, paused or not in between
 BATCH_SIZE = 64
-SNAPSHOT_STEPS = 20  # DDPM steps of the tiny diffusion model's grid: its noisy beginnings, quickly
+SNAPSHOT_STEPS = 10  # DDPM steps of the tiny diffusion model's grid: its noisy beginnings, quickly
+PER_CLASS = {"gan": 10, "vae": 10, "diffusion": 2}  # grid images per class: diffusion's cost a sampler run
 LR = (1e-5, 1e-2)
 LATENT = (2, 128)
 BETA = (0.0, 20.0)
@@ -93,7 +94,7 @@ class LiveRun:
         info = get_info(s.dataset)
         loader = DataLoader(TensorDataset(x, y), batch_size=BATCH_SIZE, shuffle=True, drop_last=len(x) > BATCH_SIZE)
         total = 1_000_000  # the budget in seconds ends a run, not a step count
-        setup = Setup(args, info, Accelerator(mixed_precision="no"), loader, len(loader), total)
+        setup = Setup(args, info, Accelerator(mixed_precision="no"), loader, len(loader), total, PER_CLASS[s.family])
         config = CONFIGS[s.family](
             image_channels=info.channels, image_size=info.image_size, num_classes=info.num_classes, **s.config()
         )
@@ -120,7 +121,11 @@ class LiveRun:
             self.history.append({"step": self.step, "seconds": self.seconds, **{k: v / n for k, v in sums.items()}})
         return n
 
+    @property
+    def per_class(self) -> int:
+        return PER_CLASS[self.settings.family]
+
     @torch.no_grad()
     def samples(self) -> torch.Tensor:
-        """The fixed-noise grid's images, one row per class, as the training grids are drawn."""
+        """The fixed-noise grid's images, `per_class` of each class in turn, as the training grids are drawn."""
         return self.trainer.snapshot()

@@ -32,7 +32,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from gradio_client import Client
 
-from scripts.bench import client
+from playground.clients import client
 
 
 def mix(dataset: str) -> dict[str, tuple[float, tuple]]:
@@ -111,9 +111,10 @@ def hostile(url: str, dataset: str, visitors: int, probes: int = 15) -> dict:
 LIVE = ("vae", 1e-3, 16, 1.0, 10_000)  # the Train tab's opening settings
 
 
-def during_training(url: str, dataset: str, probes: int = 15) -> dict:
-    """A GAN and a VAE click's latency alone, then while one visitor trains a model live (the Train
-    tab at its opening settings); and what a second visitor who presses Train meanwhile is told."""
+def during_training(url: str, dataset: str, probes: int = 15, seconds: float = 30) -> dict:
+    """A GAN and a VAE click's latency alone (`probes` each), then for `seconds` while one visitor
+    trains a model live (the Train tab at its opening settings); and what a second visitor who
+    presses Train meanwhile is told."""
     probe = client(url)
 
     def ms(endpoint: str, i: int) -> float:
@@ -132,9 +133,13 @@ def during_training(url: str, dataset: str, probes: int = 15) -> dict:
         time.sleep(0.2)
     told = second.outputs()[0][2] if second.outputs() else str(second.exception())
     second.cancel()
-    t0 = time.time()
+    t0, i = time.time(), probes
     updates_before = len(training.outputs())
-    during = {e: [ms(e, probes + i) for i in range(probes)] for e in endpoints}
+    during = {e: [] for e in endpoints}
+    while time.time() < t0 + seconds or not all(during.values()):
+        for e in endpoints:
+            during[e].append(ms(e, i))
+        i += 1
     updates = (len(training.outputs()) - updates_before) / (time.time() - t0)
     last = training.outputs()[-1][2] if training.outputs() else ""
     training.cancel()
@@ -144,6 +149,7 @@ def during_training(url: str, dataset: str, probes: int = 15) -> dict:
         "p50_while_training_ms": {e: d for e, (_, d) in p50.items()},
         "slowdown": {e: d / a for e, (a, d) in p50.items()},
         "training_updates_per_s": updates,
+        "clicks_while_training": {e: len(v) for e, v in during.items()},
         "training_status": last,
         "second_visitor_told": told,
     }

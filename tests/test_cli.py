@@ -126,3 +126,16 @@ def test_as_a_process(use_weights, tmp_path):
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == ["error: class 11 is out of range for MNIST: use 0-9"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "scripts").glob("*.py")))
+def test_every_script_starts_as_the_readme_runs_it(script):
+    """`python scripts/NAME.py --help` in a new process: each script imports what it needs as an
+    installed package, with no path tricks (a script that imported a sibling once failed so)."""
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    done = subprocess.run(
+        [sys.executable, f"scripts/{script}", "--help"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage" in done.stdout

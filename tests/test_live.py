@@ -31,7 +31,7 @@ def test_a_run_trains_with_the_project_trainer_and_draws_its_grid(use_weights, f
     monkeypatch.setattr(live, "SNAPSHOT_STEPS", 2)
     run = LiveRun(settings(family, images=100))
     before = run.samples()
-    assert before.shape == (100, 1, 28, 28) and before.min() >= 0 and before.max() <= 1
+    assert before.shape == (10 * run.per_class, 1, 28, 28) and before.min() >= 0 and before.max() <= 1
     assert run.train_for(0.5) >= 1 and run.step >= 1 and 0 < run.seconds < live.BUDGET_S
     assert set(run.history[-1]) - {"step", "seconds"}  # the family's own losses
     assert all(torch.isfinite(torch.tensor(v)) for v in run.history[-1].values())

@@ -50,7 +50,7 @@ def test_a_live_training_leaves_the_other_tabs_serving_and_queues_a_second_train
     demo = build_app()
     launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
-        result = lt.during_training(demo.local_url, "mnist", probes=3)
+        result = lt.during_training(demo.local_url, "mnist", probes=3, seconds=3)
     finally:
         demo.close()
     print(result)

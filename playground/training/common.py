@@ -23,6 +23,7 @@ class Setup:
     loader: DataLoader
     steps_per_epoch: int
     total_steps: int
+    per_class: int = 10  # images per class in the fixed-noise grids
 
 
 @dataclass(frozen=True)

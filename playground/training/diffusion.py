@@ -42,7 +42,8 @@ class Trainer:
         self.ema = EMAModel(unet.parameters(), decay=0.999, model_cls=type(unet), model_config=unet.config)
         self.model, self.opt, self.sched, setup.loader = acc.prepare(unet, opt, sched, setup.loader)
         acc.register_for_checkpointing(self.ema)
-        self.fixed_z = fixed_noise((len(fixed_labels(setup.info.num_classes)), *setup.info.image_shape))
+        self.fixed_y = fixed_labels(setup.info.num_classes, setup.per_class)
+        self.fixed_z = fixed_noise((len(self.fixed_y), *setup.info.image_shape))
         self.snr_weights = None
         if args.min_snr_gamma is not None:
             prediction = self.noise.config.prediction_type
@@ -77,7 +78,7 @@ class Trainer:
         self.ema.store(m.parameters())
         self.ema.copy_to(m.parameters())
         images = DiffusionModel(m, self.noise).decode(
-            self.fixed_z, fixed_labels(self.setup.info.num_classes), num_inference_steps=self.setup.args.snapshot_steps,
+            self.fixed_z, self.fixed_y, num_inference_steps=self.setup.args.snapshot_steps,
             scheduler="ddpm", generator=torch.Generator().manual_seed(0),
         )  # fmt: skip
         self.ema.restore(m.parameters())

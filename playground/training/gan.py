@@ -45,7 +45,8 @@ class Trainer:
         # oscillation of the adversarial game (Karras et al. 2018; Yazici et al. 2019).
         self.ema = EMAModel(self.gan.generator.parameters(), decay=args.gan_ema)
         acc.register_for_checkpointing(self.ema)
-        self.fixed_z = fixed_noise((len(fixed_labels(self.config.num_classes)), self.config.latent_dim))
+        self.fixed_y = fixed_labels(self.config.num_classes, setup.per_class)
+        self.fixed_z = fixed_noise((len(self.fixed_y), self.config.latent_dim))
 
     @property
     def gan(self) -> GAN:
@@ -89,7 +90,7 @@ class Trainer:
         shipped = copy.deepcopy(self.gan)  # as it would ship: the EMA weights and their own BatchNorm statistics
         self.ema.copy_to(shipped.generator.parameters())
         shipped.refit_batchnorm(num_samples=self.setup.args.batch_size * 40)
-        return shipped.decode(self.fixed_z, fixed_labels(self.config.num_classes))
+        return shipped.decode(self.fixed_z, self.fixed_y)
 
     def finish(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[GAN, dict]:
         m, args = self.gan, self.setup.args

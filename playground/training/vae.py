@@ -18,7 +18,8 @@ class Trainer:
         self.config = model.config
         opt = torch.optim.Adam(model.parameters(), lr=setup.args.lr)
         self.model, self.opt, setup.loader = setup.accelerator.prepare(model, opt, setup.loader)
-        self.fixed_z = fixed_noise((len(fixed_labels(self.config.num_classes)), self.config.latent_dim))
+        self.fixed_y = fixed_labels(self.config.num_classes, setup.per_class)
+        self.fixed_z = fixed_noise((len(self.fixed_y), self.config.latent_dim))
 
     @property
     def vae(self) -> VAE:
@@ -36,7 +37,7 @@ class Trainer:
 
     @torch.no_grad()
     def snapshot(self) -> torch.Tensor:
-        images = self.vae.decode(self.fixed_z, fixed_labels(self.config.num_classes))
+        images = self.vae.decode(self.fixed_z, self.fixed_y)
         self.vae.train()
         return images
 

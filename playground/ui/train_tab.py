@@ -29,8 +29,8 @@ One model trains at a time on this server (two CPU cores): if someone else's is 
 wait in line and this box says where you are. A run trains for at most {BUDGET_S:.0f} s in all;
 **Pause** keeps it where it is, **Train** goes on, **Reset** starts again from random weights."""
 
-SLICE_S = 0.5  # training between two updates of the page
-REST = 1.0  # after each slice, rest this share of its time: the other tabs keep at least half the CPU
+SLICE_S = 0.3  # training between two updates of the page
+REST = 0.7  # after each slice (and its pictures), rest this share of its time: the other tabs keep 40 %
 WAIT_S = 1.0  # how often a visitor in line hears where they are
 MAX_KEPT = 8  # paused runs kept (one per visitor, the least recently used forgotten)
 
@@ -64,7 +64,7 @@ def _settings(dataset, family, lr, latent_dim, beta, images) -> Settings:
 def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
     """The samples, the loss curves and a line saying where the run is."""
     s = run.settings
-    samples = grid(run.samples(), nrow=10, scale=2)
+    samples = grid(run.samples(), nrow=run.per_class, scale=2)  # one row per class
     steps = [h["step"] for h in run.history]
     keys = [k for k in (run.history[0] if run.history else {}) if k not in ("step", "seconds")]
     series = {k: (steps, [h[k] for h in run.history]) for k in keys}
