@@ -16,7 +16,7 @@ from playground.images import grid
 from playground.live import BATCH_SIZE, BETA, BUDGET_S, DEFAULT_LR, IMAGES, LATENT, LR, LiveRun, Settings
 from playground.models import FAMILY_TITLES
 from playground.models.diffusion import SCHEDULER_NAMES, read_sampling
-from playground.ui import common
+from playground.ui import common, results
 
 LESSON = f"""### Train it yourself
 Pick a family and press **Train**: a small model starts from random weights and learns from
@@ -77,6 +77,13 @@ def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
     if run.budget_left <= 0:
         status += " **This run has used its budget:** press Reset to start another."
     return samples, losses, status
+
+
+@results.remembered(note_at=None)
+def live_opening(dataset: str, family: str, lr: float, latent_dim: float, beta: float, images: float):
+    """What the tab opens with: the samples and losses of an untrained model with these settings
+    (drawn once, then from the results cache; a visitor's own run starts when they press Train)."""
+    return _shown(LiveRun(_settings(dataset, family, lr, latent_dim, beta, images)))
 
 
 @common.user_errors
@@ -158,11 +165,15 @@ balanced data, where its prior has holes the decoder fills with a few favourite 
 figures come from `scripts/bias.py`."""
 
 
-@common.user_errors
-def bias_view(dataset: str) -> tuple[Image.Image, Image.Image, str]:
-    """The bias measurement's training histograms, its sample histograms and what happened to the cut class."""
+@results.remembered(note_at=None)
+def bias_view(dataset: str) -> tuple[Image.Image | None, Image.Image | None, str]:
+    """The bias measurement's training histograms, its sample histograms and what happened to the
+    cut class; where it has not been measured, no figures and a line that says how to."""
     common.dataset_info(dataset)
-    b = weights.load_measurement(dataset, weights.BIAS)
+    try:
+        b = weights.load_measurement(dataset, weights.BIAS)
+    except weights.WeightsError as exc:
+        return None, None, f"*{exc}*"
     names, k, models = b["class_names"], b["cut_class"], b["models"]
     share = {name: [100 * c / sum(m["training"]) for c in m["training"]] for name, m in models.items()}
     training = plots.bars(share, names, "Training images per class", "% of the training set", mark=k)
@@ -201,7 +212,7 @@ def _steps_figure(dataset: str) -> str:
     )
 
 
-@common.user_errors
+@results.remembered(note_at=None)
 def failure_modes(dataset: str) -> str:
     """The failure modes a visitor can make, each with how and its measured figure."""
     common.dataset_info(dataset)
@@ -277,7 +288,7 @@ def build(dataset: gr.Dropdown) -> dict:
         "classes": [],
         "controls": {"family": family},
         "opening": [
-            (live_preview, inputs, outputs),
+            (live_opening, inputs, outputs),
             (failure_modes, [dataset], [failures]),
             (bias_view, [dataset], [trained_on, made, bias_text]),
         ],
