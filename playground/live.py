@@ -30,6 +30,7 @@ BUDGET_S = 120.0  # seconds of training a run may use in all, paused or not in b
 BATCH_SIZE = 64
 SNAPSHOT_STEPS = 10  # DDPM steps of the tiny diffusion model's grid: its noisy beginnings, quickly
 PER_CLASS = {"gan": 10, "vae": 10, "diffusion": 2}  # grid images per class: diffusion's cost a sampler run
+GRID_REFIT = 640  # the GAN grid's BatchNorm refit: enough for its statistics, quick enough for every update
 LR = (1e-5, 1e-2)
 LATENT = (2, 128)
 BETA = (0.0, 20.0)
@@ -94,7 +95,8 @@ class LiveRun:
         info = get_info(s.dataset)
         loader = DataLoader(TensorDataset(x, y), batch_size=BATCH_SIZE, shuffle=True, drop_last=len(x) > BATCH_SIZE)
         total = 1_000_000  # the budget in seconds ends a run, not a step count
-        setup = Setup(args, info, Accelerator(mixed_precision="no"), loader, len(loader), total, PER_CLASS[s.family])
+        setup = Setup(args, info, Accelerator(mixed_precision="no"), loader, len(loader), total, PER_CLASS[s.family],
+                      grid_refit=GRID_REFIT)  # fmt: skip
         config = CONFIGS[s.family](
             image_channels=info.channels, image_size=info.image_size, num_classes=info.num_classes, **s.config()
         )

@@ -24,6 +24,7 @@ class Setup:
     steps_per_epoch: int
     total_steps: int
     per_class: int = 10  # images per class in the fixed-noise grids
+    grid_refit: int | None = None  # GAN: samples its grid refits BatchNorm on (None: 40 batches)
 
 
 @dataclass(frozen=True)

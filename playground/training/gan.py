@@ -89,7 +89,7 @@ class Trainer:
     def snapshot(self) -> torch.Tensor:
         shipped = copy.deepcopy(self.gan)  # as it would ship: the EMA weights and their own BatchNorm statistics
         self.ema.copy_to(shipped.generator.parameters())
-        shipped.refit_batchnorm(num_samples=self.setup.args.batch_size * 40)
+        shipped.refit_batchnorm(num_samples=self.setup.grid_refit or self.setup.args.batch_size * 40)
         return shipped.decode(self.fixed_z, self.fixed_y)
 
     def finish(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[GAN, dict]:
