@@ -27,11 +27,11 @@ import torch
 from playground import weights
 from playground.data import DataError, get_info, load_tensors
 from playground.metrics import hardware
-from playground.models import REGISTRY, make_generator
+from playground.models import make_generator
 from playground.training import loop
-from playground.training.arguments import parse_args as training_args
+from playground.training.vae import RECIPE as VAE_RECIPE
 
-RECIPE = {"vae": {"likelihood": "gaussian", "latent_dim": 32, "hidden_dim": 512, "prior_components": 10}}
+RECIPE = {"vae": VAE_RECIPE}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,12 +59,8 @@ def cut(images: torch.Tensor, labels: torch.Tensor, k: int, keep: float, seed: i
 
 
 def train(args, images: torch.Tensor, labels: torch.Tensor, folder: Path):
-    argv = ["--dataset", args.dataset, "--family", args.family, "--epochs", str(args.epochs),
-            "--config", json.dumps(RECIPE.get(args.family, {})), "--seed", str(args.seed),
-            "--out", str(folder), "--checkpoint-dir", str(folder / "checkpoint"), "--log-every", "1000",
-            *(["--dry-run"] if args.dry_run else [])]  # fmt: skip
-    print(loop.run(training_args(argv), images, labels), flush=True)
-    return REGISTRY[args.family].model.from_pretrained(folder).eval()
+    return loop.train_and_load(folder, images, labels, dataset=args.dataset, family=args.family, epochs=args.epochs,
+                               config=RECIPE.get(args.family, {}), seed=args.seed, dry_run=args.dry_run)  # fmt: skip
 
 
 def histogram(classes: torch.Tensor, num_classes: int) -> list[int]:

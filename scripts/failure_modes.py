@@ -31,9 +31,7 @@ from playground.latent import LatentMap
 from playground.metrics import hardware, nearest_distances
 from playground.models import VAE
 from playground.training import loop
-from playground.training.arguments import parse_args as training_args
-
-RECIPE = {"likelihood": "gaussian", "latent_dim": 32, "hidden_dim": 512, "prior_components": 10}
+from playground.training.vae import RECIPE
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,12 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def train(args, images, labels, folder: Path, steps: int | None = None, **config) -> VAE:
-    argv = ["--dataset", args.dataset, "--family", "vae", "--epochs", str(args.epochs), "--seed", str(args.seed),
-            "--config", json.dumps(RECIPE | config), "--out", str(folder), "--checkpoint-dir", str(folder / "ckpt"),
-            "--log-every", "1000", *(["--steps", str(steps)] if steps else []),
-            *(["--dry-run"] if args.dry_run else [])]  # fmt: skip
-    print(loop.run(training_args(argv), images, labels), flush=True)
-    return VAE.from_pretrained(folder).eval()
+    return loop.train_and_load(folder, images, labels, dataset=args.dataset, family="vae", epochs=args.epochs,
+                               seed=args.seed, config=RECIPE | config, steps=steps, dry_run=args.dry_run)  # fmt: skip
 
 
 @torch.no_grad()

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import importlib
 
+from playground.models import REGISTRY
 from playground.training.common import Setup
-
-MODULES = {"gan": "gan", "vae": "vae", "diffusion": "diffusion", "classifier": "classifier"}
 
 
 def trainer_class(family: str) -> type:
-    """The family's Trainer (imported on first use: diffusion's pulls in diffusers)."""
-    return importlib.import_module(f"playground.training.{MODULES[family]}").Trainer
+    """The family's Trainer, in the module of its name (imported on first use: diffusion's pulls in
+    diffusers); KeyError for a family models.REGISTRY does not know."""
+    return importlib.import_module(f"playground.training.{REGISTRY[family].name}").Trainer
 
 
-__all__ = ["MODULES", "Setup", "trainer_class"]
+__all__ = ["Setup", "trainer_class"]

@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 from playground import weights
-from playground.training import MODULES, trainer_class
+from playground.models import REGISTRY
+from playground.training import trainer_class
 
 
 def read_recipe(argv) -> dict:
@@ -36,7 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "included); arguments given beside it win",
     )
     p.add_argument("--dataset", required=not recipe, choices=["mnist", "fashion", "cifar10"])
-    p.add_argument("--family", required=not recipe, choices=list(MODULES))
+    p.add_argument("--family", required=not recipe, choices=list(REGISTRY))
     p.add_argument("--data-root", default="data", help="torchvision's layout; downloaded there if missing and online")
     p.add_argument("--out", help="where the trained model goes (default weights/<dataset>/<family>)")
     p.add_argument("--checkpoint-dir", help="training state for --resume (default checkpoints/<dataset>/<family>)")

@@ -65,6 +65,12 @@ def fixed_labels(num_classes: int, per_class: int = 10) -> torch.Tensor:
     return torch.arange(num_classes).repeat_interleave(per_class)
 
 
+def fixed_grid(num_classes: int, per_class: int, *latent_shape: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The epoch grids' classes (`per_class` of each in turn) and the fixed noise they decode."""
+    y = fixed_labels(num_classes, per_class)
+    return y, fixed_noise((len(y), *latent_shape))
+
+
 def drop_labels(y: torch.Tensor, null_class: int, p: float) -> torch.Tensor:
     """Replace a share p of the labels by the "null" class, so the same network learns the
     unconditional model too (what "unconditional" and classifier-free guidance use)."""

@@ -11,7 +11,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 
 from playground.models import DiffusionModel
-from playground.training.common import Defaults, Setup, drop_labels, fixed_labels, fixed_noise
+from playground.training.common import Defaults, Setup, drop_labels, fixed_grid
 
 NULL_LABEL_SHARE = 0.1
 
@@ -42,8 +42,7 @@ class Trainer:
         self.ema = EMAModel(unet.parameters(), decay=0.999, model_cls=type(unet), model_config=unet.config)
         self.model, self.opt, self.sched, setup.loader = acc.prepare(unet, opt, sched, setup.loader)
         acc.register_for_checkpointing(self.ema)
-        self.fixed_y = fixed_labels(setup.info.num_classes, setup.per_class)
-        self.fixed_z = fixed_noise((len(self.fixed_y), *setup.info.image_shape))
+        self.fixed_y, self.fixed_z = fixed_grid(setup.info.num_classes, setup.per_class, *setup.info.image_shape)
         self.snr_weights = None
         if args.min_snr_gamma is not None:
             prediction = self.noise.config.prediction_type

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from diffusers.training_utils import EMAModel
 
 from playground.models import GAN
-from playground.training.common import Defaults, Setup, drop_labels, fixed_labels, fixed_noise
+from playground.training.common import Defaults, Setup, drop_labels, fixed_grid
 
 
 def lr_schedule(args, steps_per_epoch: int, total_steps: int):
@@ -45,8 +45,7 @@ class Trainer:
         # oscillation of the adversarial game (Karras et al. 2018; Yazici et al. 2019).
         self.ema = EMAModel(self.gan.generator.parameters(), decay=args.gan_ema)
         acc.register_for_checkpointing(self.ema)
-        self.fixed_y = fixed_labels(self.config.num_classes, setup.per_class)
-        self.fixed_z = fixed_noise((len(self.fixed_y), self.config.latent_dim))
+        self.fixed_y, self.fixed_z = fixed_grid(self.config.num_classes, setup.per_class, self.config.latent_dim)
 
     @property
     def gan(self) -> GAN:

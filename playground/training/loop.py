@@ -21,7 +21,7 @@ from playground import weights
 from playground.data import get_info
 from playground.images import grid
 from playground.metrics import hardware
-from playground.models import CONFIGS
+from playground.models import CONFIGS, REGISTRY
 from playground.training import trainer_class
 from playground.training.common import Setup
 
@@ -199,3 +199,21 @@ def run(args: argparse.Namespace, images: torch.Tensor, labels: torch.Tensor, in
     if args.out.resolve().is_relative_to(weights.weights_root().resolve()):
         weights.write_manifest()
     return f"saved {args.family} for {info.title} to {args.out} after {step} steps, {elapsed:.0f} s"
+
+
+def train_and_load(folder: Path, images: torch.Tensor, labels: torch.Tensor, **arguments):
+    """Train with scripts/train.py's arguments, given as keywords (epochs=3, config={...},
+    dry_run=True; None and False leave one out), into `folder`, and load what it saved. For the
+    scripts that measure what training does (bias.py, failure_modes.py)."""
+    from playground.training.arguments import parse_args  # (it imports this package)
+
+    argv = ["--out", str(folder), "--checkpoint-dir", str(folder / "checkpoint"), "--log-every", "1000"]
+    for key, value in arguments.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
+    args = parse_args(argv)
+    print(run(args, images, labels), flush=True)
+    return REGISTRY[args.family].model.from_pretrained(folder).eval()

@@ -6,7 +6,11 @@ from __future__ import annotations
 import torch
 
 from playground.models import VAE
-from playground.training.common import Defaults, Setup, drop_labels, fixed_labels, fixed_noise
+from playground.training.common import Defaults, Setup, drop_labels, fixed_grid
+
+# The shipped MNIST VAE's config overrides (weights/mnist/vae/training/summary.json): what the
+# measuring scripts (bias.py, failure_modes.py) train.
+RECIPE = {"likelihood": "gaussian", "latent_dim": 32, "hidden_dim": 512, "prior_components": 10}
 
 
 class Trainer:
@@ -18,8 +22,7 @@ class Trainer:
         self.config = model.config
         opt = torch.optim.Adam(model.parameters(), lr=setup.args.lr)
         self.model, self.opt, setup.loader = setup.accelerator.prepare(model, opt, setup.loader)
-        self.fixed_y = fixed_labels(self.config.num_classes, setup.per_class)
-        self.fixed_z = fixed_noise((len(self.fixed_y), self.config.latent_dim))
+        self.fixed_y, self.fixed_z = fixed_grid(self.config.num_classes, setup.per_class, self.config.latent_dim)
 
     @property
     def vae(self) -> VAE:
