@@ -138,8 +138,9 @@ def test_the_bias_script_measures_both_models_and_the_tab_draws_them(data_root, 
 def test_the_failure_modes_script_measures_each_failure_and_the_tab_shows_it(
     data_root, tiny_weights, tmp_path, monkeypatch
 ):
-    """scripts/failure_modes.py (dry run) writes posterior collapse's KL and map order, and copying's
-    nearest-image distances; the tab's table shows them beside the sweep's too-few-steps figure."""
+    """scripts/failure_modes.py (dry run) writes posterior collapse's KL and map order, copying's
+    nearest-image distances, mode collapse's class histograms and no guidance's class accuracy; the
+    tab's table shows them beside the sweep's too-few-steps figure. A run of one mode keeps the others."""
     root = tmp_path / "weights"
     shutil.copytree(tiny_weights, root)
     argv = ["--dataset", "mnist", "--data-root", str(data_root), "--few", "10", "--n", "20", "--dry-run",
@@ -148,9 +149,37 @@ def test_the_failure_modes_script_measures_each_failure_and_the_tab_shows_it(
     f = json.loads((root / "mnist" / "failure_modes.json").read_text())
     assert set(f["posterior_collapse"]["collapsed"]) == {"kl_nats", "map_neighbour_agreement"}
     assert set(f["copying"]["median_nearest_l2"]) == {"trained on the few", "trained on all", "real test images"}
+    mc = f["mode_collapse"]
+    for name in ("stabilised", "unstabilised"):
+        assert len(mc[name]["unconditional_histogram"]) == 10 and 1 <= mc[name]["effective_classes"] <= 10
+    assert mc["unstabilised"]["arguments"]["config"]["spectral_norm"] is False
+    assert mc["unstabilised"]["arguments"]["gan_ema"] == 0
+    ng = f["no_guidance"]
+    assert ng["unguided"]["options"]["guidance_scale"] == 1.0 != ng["guided"]["options"]["guidance_scale"]
+    modes = ("posterior_collapse", "copying", "mode_collapse", "no_guidance")
+    assert all("scripts/failure_modes.py" in f[mode]["command"] for mode in modes)
+    assert run_script("failure_modes", [*argv, "--modes", "no_guidance"]) == 0
+    again = json.loads((root / "mnist" / "failure_modes.json").read_text())
+    assert again["copying"] == f["copying"] and "--modes no_guidance" in again["no_guidance"]["command"]
     gen = _pointed_at(root, monkeypatch)
     next(gen)
     table = train_tab.failure_modes("mnist")
-    for failure in ("posterior collapse", "copying", "too few denoising steps"):
+    for failure in ("posterior collapse", "copying", "too few denoising steps", "mode collapse", "no guidance"):
         assert f"**{failure}" in table
     assert f"{f['posterior_collapse']['normal']['kl_nats']:.1f} nats" in table
+    assert f"{mc['unstabilised']['effective_classes']:.1f} without" in table
+
+
+def test_gan_stabilisers_off_train_without_spectral_norm_or_weight_average(use_weights):
+    """The Train tab's mode-collapse switch: the same small GAN, its discriminator unconstrained,
+    both networks at one learning rate and no weight average; on, the discriminator learns faster."""
+    on, off = settings("gan"), settings("gan", stabilisers=False)
+    assert "spectral_norm" not in on.config() and off.config()["spectral_norm"] is False
+    assert on.arguments()["gan_d_lr"] == live.GAN_D_LR_FACTOR * on.lr and off.arguments()["gan_d_lr"] == off.lr
+    assert off.arguments()["gan_ema"] == 0.0 and "gan_ema" not in on.arguments()
+    run = LiveRun(settings("gan", images=100, stabilisers=False))
+    names = [n for n, _ in run.trainer.gan.discriminator.named_parameters()]
+    assert names and not any("parametrizations" in n for n in names)  # no spectral norm
+    assert run.train_for(0.3) >= 1
+    with pytest.raises(Exception, match="stabilisers must be true or false"):
+        train_tab.live_preview("mnist", "gan", 2e-4, 16, 1.0, 100, "yes")

@@ -44,6 +44,7 @@ class GANConfig:
     null_class_prob: float = 0.2  # training only: share of batches shown with the "null" label
     disc_depth: int = 2  # discriminator convolutions: 2 stride-2 ones, then stride-1 ones at s/4
     truncation: float = DEFAULT_TRUNCATION  # sampling: the ψ this model samples with unless told
+    spectral_norm: bool = True  # the discriminator's stabiliser (Miyato et al. 2018); off: a failure mode
 
 
 def subpixel_conv(cin: int, cout: int) -> nn.Sequential:
@@ -89,22 +90,24 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Spectrally normalised convolutions (two stride-2 ones, then `disc_depth - 2` 3x3 ones at
     s/4, each doubling the width), then a projection head: the logit is a linear score of the
-    features plus their inner product with the class embedding."""
+    features plus their inner product with the class embedding. With `spectral_norm` off, the
+    same layers unconstrained: the Train tab's mode-collapse demonstration."""
 
     def __init__(self, c: GANConfig):
         super().__init__()
         if c.disc_depth < 2:
             raise ValueError(f"disc_depth must be at least 2, not {c.disc_depth}")
         s, b = c.image_size // 4, c.base_channels
-        layers = [spectral_norm(nn.Conv2d(c.image_channels, b, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
-        layers += [spectral_norm(nn.Conv2d(b, 2 * b, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+        sn = spectral_norm if c.spectral_norm else (lambda layer: layer)
+        layers = [sn(nn.Conv2d(c.image_channels, b, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+        layers += [sn(nn.Conv2d(b, 2 * b, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
         width = 2 * b
         for _ in range(c.disc_depth - 2):
-            layers += [spectral_norm(nn.Conv2d(width, 2 * width, 3, 1, 1)), nn.LeakyReLU(0.2, True)]
+            layers += [sn(nn.Conv2d(width, 2 * width, 3, 1, 1)), nn.LeakyReLU(0.2, True)]
             width *= 2
         self.net = nn.Sequential(*layers, nn.Flatten())
-        self.out = spectral_norm(nn.Linear(width * s * s, 1))
-        self.embed = spectral_norm(nn.Embedding(c.num_classes + 1, width * s * s))
+        self.out = sn(nn.Linear(width * s * s, 1))
+        self.embed = sn(nn.Embedding(c.num_classes + 1, width * s * s))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.net(x)  # (N, width * s/4 * s/4)

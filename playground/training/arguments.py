@@ -27,6 +27,19 @@ def read_recipe(argv) -> dict:
     return {**found, "config": json.dumps(found.get("config", {}))}
 
 
+def as_argv(**arguments) -> list[str]:
+    """scripts/train.py's command line for arguments given as keywords (epochs=3, config={...},
+    dry_run=True); None and False leave one out."""
+    argv = []
+    for key, value in arguments.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
+    return argv
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     recipe = read_recipe(argv)
     p = argparse.ArgumentParser(description="Train one model of the playground (scripts/train.py).")

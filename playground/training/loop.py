@@ -205,15 +205,8 @@ def train_and_load(folder: Path, images: torch.Tensor, labels: torch.Tensor, **a
     """Train with scripts/train.py's arguments, given as keywords (epochs=3, config={...},
     dry_run=True; None and False leave one out), into `folder`, and load what it saved. For the
     scripts that measure what training does (bias.py, failure_modes.py)."""
-    from playground.training.arguments import parse_args  # (it imports this package)
+    from playground.training.arguments import as_argv, parse_args  # (it imports this package)
 
-    argv = ["--out", str(folder), "--checkpoint-dir", str(folder / "checkpoint"), "--log-every", "1000"]
-    for key, value in arguments.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif value is not None and value is not False:
-            argv += [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
-    args = parse_args(argv)
+    args = parse_args(as_argv(out=folder, checkpoint_dir=folder / "checkpoint", log_every=1000, **arguments))
     print(run(args, images, labels), flush=True)
     return REGISTRY[args.family].model.from_pretrained(folder).eval()

@@ -24,6 +24,8 @@ the training images, here and now, with the same training code as the shipped mo
 second you see its samples from the same fixed noise, one row per class, and its losses.
 Watch the VAE's blurry averages sharpen into digits, the GAN's noise turn into strokes as its
 two networks play their game, and the tiny diffusion model's noisy beginnings.
+Untick **GAN stabilisers** (spectral norm, a discriminator that learns faster, weight
+averaging) to watch the GAN fall into mode collapse: the same few images in every row.
 
 One model trains at a time on this server (two CPU cores): if someone else's is training, you
 wait in line and this box says where you are. A run trains for at most {BUDGET_S:.0f} s in all;
@@ -56,9 +58,11 @@ def _run_for(key: str, settings: Settings, fresh: bool = False) -> LiveRun:
         return run
 
 
-def _settings(dataset, family, lr, latent_dim, beta, images) -> Settings:
+def _settings(dataset, family, lr, latent_dim, beta, images, stabilisers=True) -> Settings:
     common.dataset_info(dataset)
-    return Settings(family, dataset, lr, latent_dim, beta, images).checked()
+    if not isinstance(stabilisers, bool):
+        raise ValueError(f"stabilisers must be true or false, not {stabilisers!r}")
+    return Settings(family, dataset, lr, latent_dim, beta, images, stabilisers).checked()
 
 
 def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
@@ -70,8 +74,9 @@ def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
     series = {k: (steps, [h[k] for h in run.history]) for k in keys}
     losses = plots.line_plot(series or {"(not trained yet)": ([0], [0.0])}, title="Losses", xlabel="step")
     last = ", ".join(f"{k} {run.history[-1][k]:.3g}" for k in keys) if run.history else "not trained yet"
+    unstable = " without its stabilisers" if s.family == "gan" and not s.stabilisers else ""
     status = (
-        f"**{FAMILY_TITLES[s.family]}** on {s.images:,} training images, lr {s.lr:g}: step {run.step:,} "
+        f"**{FAMILY_TITLES[s.family]}**{unstable} on {s.images:,} training images, lr {s.lr:g}: step {run.step:,} "
         f"(batches of {BATCH_SIZE}), {run.seconds:.0f} s of {BUDGET_S:.0f} s used. Last losses: {last}."
     )
     if run.budget_left <= 0:
@@ -80,28 +85,44 @@ def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
 
 
 @results.remembered(note_at=None)
-def live_opening(dataset: str, family: str, lr: float, latent_dim: float, beta: float, images: float):
+def live_opening(
+    dataset: str, family: str, lr: float, latent_dim: float, beta: float, images: float, stabilisers: bool = True
+):
     """What the tab opens with: the samples and losses of an untrained model with these settings
     (drawn once, then from the results cache; a visitor's own run starts when they press Train)."""
-    return _shown(LiveRun(_settings(dataset, family, lr, latent_dim, beta, images)))
+    return _shown(LiveRun(_settings(dataset, family, lr, latent_dim, beta, images, stabilisers)))
 
 
 @common.user_errors
 def live_preview(
-    dataset: str, family: str, lr: float, latent_dim: float, beta: float, images: float, request: gr.Request = None
+    dataset: str,
+    family: str,
+    lr: float,
+    latent_dim: float,
+    beta: float,
+    images: float,
+    stabilisers: bool = True,
+    request: gr.Request = None,
 ):
     """The run these settings start (or the visitor's paused one): its untrained samples and losses."""
-    return _shown(_run_for(_visitor(request), _settings(dataset, family, lr, latent_dim, beta, images)))
+    return _shown(_run_for(_visitor(request), _settings(dataset, family, lr, latent_dim, beta, images, stabilisers)))
 
 
 @common.user_errors
 def live_train(
-    dataset: str, family: str, lr: float, latent_dim: float, beta: float, images: float, request: gr.Request = None
+    dataset: str,
+    family: str,
+    lr: float,
+    latent_dim: float,
+    beta: float,
+    images: float,
+    stabilisers: bool = True,
+    request: gr.Request = None,
 ) -> Iterator[tuple]:
     """Train the visitor's run (new, or the paused one with these settings), streaming its samples,
     losses and status about once a second, until it is paused, its visitor leaves or its budget is
     spent. While another visitor's model trains, say where this one is in line."""
-    run = _run_for(_visitor(request), _settings(dataset, family, lr, latent_dim, beta, images))
+    run = _run_for(_visitor(request), _settings(dataset, family, lr, latent_dim, beta, images, stabilisers))
     if run.budget_left <= 0:
         yield _shown(run)
         return
@@ -144,10 +165,17 @@ def live_pause(request: gr.Request = None) -> str:
 
 @common.user_errors
 def live_reset(
-    dataset: str, family: str, lr: float, latent_dim: float, beta: float, images: float, request: gr.Request = None
+    dataset: str,
+    family: str,
+    lr: float,
+    latent_dim: float,
+    beta: float,
+    images: float,
+    stabilisers: bool = True,
+    request: gr.Request = None,
 ):
     """Forget the visitor's run and show a new one's untrained samples."""
-    settings = _settings(dataset, family, lr, latent_dim, beta, images)
+    settings = _settings(dataset, family, lr, latent_dim, beta, images, stabilisers)
     return _shown(_run_for(_visitor(request), settings, fresh=True))
 
 
@@ -212,18 +240,9 @@ def _steps_figure(dataset: str) -> str:
     )
 
 
-@results.remembered(note_at=None)
-def failure_modes(dataset: str) -> str:
-    """The failure modes a visitor can make, each with how and its measured figure."""
-    common.dataset_info(dataset)
-    rows = ["| failure | try it | what you see | measured |", "| --- | --- | --- | --- |"]
-    try:
-        f = weights.load_measurement(dataset, weights.FAILURE_MODES)
-    except weights.WeightsError as exc:
-        f = None
-        rows.append(f"| posterior collapse, copying | | | *{exc}* |")
-    if f:
-        pc, cp = f["posterior_collapse"], f["copying"]
+def _vae_rows(f: dict) -> list[str]:
+    rows = []
+    if pc := f.get("posterior_collapse"):
         n, c = pc["normal"], pc["collapsed"]
         rows.append(
             f"| **posterior collapse** | {pc['try']} | the KL term falls far below beta 1's: the codes carry little "
@@ -232,6 +251,7 @@ def failure_modes(dataset: str) -> str:
             f"{c['kl_nats']:.2f} at beta {pc['beta']:g}; neighbours of the same class on the latent map "
             f"{n['map_neighbour_agreement']:.0%} → {c['map_neighbour_agreement']:.0%} |"
         )
+    if cp := f.get("copying"):
         d = cp["median_nearest_l2"]
         rows.append(
             f"| **copying** (overfitting) | {cp['try']} | samples that are the training images themselves | "
@@ -239,11 +259,46 @@ def failure_modes(dataset: str) -> str:
             f"a VAE trained on them, {d['trained on all']:.2f} trained on all, {d['real test images']:.2f} for "
             "real test images |"
         )
+    return rows
+
+
+def _other_rows(f: dict) -> list[str]:
+    rows = []
+    if mc := f.get("mode_collapse"):
+        on, off = mc["stabilised"], mc["unstabilised"]
+        rows.append(
+            f"| **mode collapse** | {mc['try']} | the same few images in every row, and unconditional samples "
+            f"of a few classes only | after {mc['steps']:,} steps, unconditional samples spread over "
+            f"{on['effective_classes']:.1f} classes' worth with the stabilisers, {off['effective_classes']:.1f} "
+            f"without (10: even); two samples of a class differ by {on['within_class_spread']:.1f} and "
+            f"{off['within_class_spread']:.1f} (pixel distance; real images {mc['real_within_class_spread']:.1f}) |"
+        )
+    if ng := f.get("no_guidance"):
+        g, u = ng["guided"], ng["unguided"]
+        rows.append(
+            f"| **no guidance** | {ng['try']} | more samples of the wrong class or of none | class accuracy "
+            f"{u['class_accuracy']:.1%} at guidance 1 against {g['class_accuracy']:.1%} at the model's "
+            f"{g['options']['guidance_scale']:g}; FID {u['fid']:.1f} against {g['fid']:.1f} ({ng['n']} samples each) |"
+        )
+    return rows
+
+
+@results.remembered(note_at=None)
+def failure_modes(dataset: str) -> str:
+    """The failure modes a visitor can make, each with how and its measured figure."""
+    common.dataset_info(dataset)
+    rows = ["| failure | try it | what you see | measured |", "| --- | --- | --- | --- |"]
+    try:
+        f = weights.load_measurement(dataset, weights.FAILURE_MODES)
+    except weights.WeightsError as exc:
+        f = {}
+        rows.append(f"| posterior collapse, copying, mode collapse, no guidance | | | *{exc}* |")
+    rows += _vae_rows(f)
     rows.append(
         "| **too few denoising steps** | Diffusion tab, 5 steps or fewer | blurred or broken shapes, the "
         f"wrong class | {_steps_figure(dataset)} |"
     )
-    return FAILURES_LESSON + "\n\n" + "\n".join(rows)
+    return FAILURES_LESSON + "\n\n" + "\n".join(rows + _other_rows(f))
 
 
 def family_defaults(family: str):
@@ -259,6 +314,9 @@ def build(dataset: gr.Dropdown) -> dict:
         latent = gr.Slider(*LATENT, value=16, step=1, label="Latent size (GAN's z, VAE's code)")
         beta = gr.Slider(*BETA, value=1.0, step=0.1, label="VAE's beta (weight of the KL term)")
         images = gr.Slider(*IMAGES, value=IMAGES[1], step=100, label="Training images")
+        stabilisers = gr.Checkbox(
+            True, label="GAN stabilisers", info="spectral norm, a faster discriminator, weight averaging"
+        )
     with gr.Row():
         train = gr.Button("Train", variant="primary", elem_id="live-train")
         pause = gr.Button("Pause", elem_id="live-pause")
@@ -270,7 +328,7 @@ def build(dataset: gr.Dropdown) -> dict:
             elem_id="live-samples",
         )  # fmt: skip
         losses = gr.Image(format=common.IMAGE_FORMAT, label="Losses", type="pil", elem_id="live-losses")
-    inputs, outputs = [dataset, family, lr, latent, beta, images], [samples, losses, status]
+    inputs, outputs = [dataset, family, lr, latent, beta, images, stabilisers], [samples, losses, status]
     run = train.click(live_train, inputs, outputs, api_name="live_train", concurrency_limit=4, concurrency_id="live")
     pause.click(live_pause, None, status, api_name="live_pause", cancels=[run], queue=False)
     reset.click(live_reset, inputs, outputs, api_name="live_reset", cancels=[run])
