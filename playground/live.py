@@ -64,6 +64,8 @@ class Settings:
         if self.family not in FAMILIES:
             raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {self.family!r}")
         get_info(self.dataset)  # DataError for an unknown dataset
+        if not isinstance(self.stabilisers, bool):
+            raise ValueError(f"stabilisers must be true or false, not {self.stabilisers!r}")
         return Settings(
             self.family,
             self.dataset,
@@ -71,7 +73,7 @@ class Settings:
             check_number(self.latent_dim, "latent size", *LATENT),
             check_number(self.beta, "beta", *BETA, integer=False),
             check_number(self.images, "training images", *IMAGES),
-            bool(self.stabilisers),
+            self.stabilisers,
         )
 
     def config(self) -> dict:

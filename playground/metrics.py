@@ -40,6 +40,14 @@ def make_fid(classifier: Classifier) -> FrechetInceptionDistance:
     return FrechetInceptionDistance(feature=ClassifierFeatures(classifier), normalize=True, reset_real_features=False)
 
 
+def fid_against(classifier: Classifier, real: torch.Tensor) -> FrechetInceptionDistance:
+    """The FID metric with `real` (e.g. the test images) already in it as the real set."""
+    fid = make_fid(classifier)
+    for b in real.split(1000):
+        fid.update(b, real=True)
+    return fid
+
+
 def fid_score(metric: FrechetInceptionDistance, fake: torch.Tensor, batch_size: int = 1000) -> float:
     """FID of `fake` against the real images already in `metric` (which keeps them)."""
     metric.reset()

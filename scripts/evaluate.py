@@ -23,7 +23,7 @@ import torch
 from playground import weights
 from playground.data import DataError, DatasetInfo, draw_classes, get_info, load_tensors
 from playground.images import quantize
-from playground.metrics import fid_score, hardware, histogram, make_fid, nearest_distances, precision_recall, summary
+from playground.metrics import fid_against, fid_score, hardware, histogram, nearest_distances, precision_recall, summary
 from playground.models import FAMILIES
 
 
@@ -261,14 +261,6 @@ def run_fields(args) -> dict:
         "command": args.command,
         "hardware": hardware(),
     }
-
-
-def fid_against(classifier, test_x: torch.Tensor):
-    """The FID metric with the test images already in it as the real set."""
-    fid = make_fid(classifier)
-    for b in test_x.split(1000):
-        fid.update(b, real=True)
-    return fid
 
 
 def update_manifest(out: Path) -> None:

@@ -36,7 +36,7 @@ from playground import weights
 from playground.data import DataError, load_tensors
 from playground.latent import LatentMap
 from playground.live import DEFAULT_LR, Settings
-from playground.metrics import fid_score, hardware, make_fid, nearest_distances
+from playground.metrics import fid_against, fid_score, hardware, nearest_distances
 from playground.models import VAE
 from playground.training import loop
 from playground.training.vae import RECIPE
@@ -154,9 +154,7 @@ def no_guidance(args, root: Path, classifier) -> dict:
     model = weights.load(args.dataset, "diffusion", root)
     n = 20 if args.dry_run else args.n_guidance
     labels = torch.arange(n) % model.num_classes
-    fid = make_fid(classifier)
-    for b in test_x.split(1000):
-        fid.update(b, real=True)
+    fid = fid_against(classifier, test_x)
     found = {"n": n, "try": "Diffusion tab, guidance 1"}  # FIDs to compare with each other, at one count
     for name, w in (("guided", None), ("unguided", 1.0)):
         options = model.sampling_options(guidance_scale=w)

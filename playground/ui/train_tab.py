@@ -60,8 +60,6 @@ def _run_for(key: str, settings: Settings, fresh: bool = False) -> LiveRun:
 
 def _settings(dataset, family, lr, latent_dim, beta, images, stabilisers=True) -> Settings:
     common.dataset_info(dataset)
-    if not isinstance(stabilisers, bool):
-        raise ValueError(f"stabilisers must be true or false, not {stabilisers!r}")
     return Settings(family, dataset, lr, latent_dim, beta, images, stabilisers).checked()
 
 
