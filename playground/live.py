@@ -27,8 +27,8 @@ from playground.training.arguments import as_argv, parse_args
 
 BUDGET_S = 120.0  # seconds of training a run may use in all, paused or not in between
 BATCH_SIZE = 64
-SNAPSHOT_STEPS = 10  # DDPM steps of the tiny diffusion model's grid: its noisy beginnings, quickly
-PER_CLASS = {"gan": 10, "vae": 10, "diffusion": 2}  # grid images per class: diffusion's cost a sampler run
+SNAPSHOT_STEPS = 5  # DDPM steps of the tiny diffusion model's grid: its noisy beginnings, quickly (docs/results.md)
+PER_CLASS = {"gan": 10, "vae": 10, "diffusion": 1}  # grid images per class: diffusion's cost a sampler run
 GRID_REFIT = 640  # the GAN grid's BatchNorm refit: enough for its statistics, quick enough for every update
 LR = (1e-5, 1e-2)
 LATENT = (2, 128)
@@ -125,14 +125,19 @@ class LiveRun:
     def train_for(self, seconds: float) -> int:
         """Train for about `seconds` (no longer than the budget left); the steps taken."""
         self.trainer.model.train()
-        end, sums, n = time.perf_counter() + min(seconds, self.budget_left), {}, 0
-        t0 = time.perf_counter()
-        while time.perf_counter() < end:
+        t0 = now = time.perf_counter()
+        end, sums, n, step_s = t0 + min(seconds, self.budget_left), {}, 0, 0.0
+        # A slice stops at the step count nearest to `seconds`, not the one past it (a diffusion step
+        # is most of a slice); the budget is spent to its end.
+        half = 0.5 if seconds < self.budget_left else 0.0
+        while now + step_s * half < end:
             x, y = next(self.batches)
             for k, v in self.trainer.step(x, y).items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
-        self.seconds += time.perf_counter() - t0
+            t = time.perf_counter()
+            step_s, now = t - now, t
+        self.seconds += now - t0
         self.step += n
         if n:
             self.history.append({"step": self.step, "seconds": self.seconds, **{k: v / n for k, v in sums.items()}})

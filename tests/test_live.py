@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 import torch
@@ -60,6 +61,21 @@ def test_a_run_stops_at_its_budget(use_weights, monkeypatch):
     run.train_for(5.0)
     assert run.budget_left == 0 and run.seconds < 1.5
     assert run.train_for(1.0) == 0
+
+
+def test_a_slice_stops_at_the_step_count_nearest_its_time(use_weights, monkeypatch):
+    """With steps of 0.1 s, a 0.12 s slice takes one step, not the two that would overrun it by
+    0.08 s (a diffusion step is most of the Train tab's slice); the budget's end is still spent."""
+    run = LiveRun(settings(images=100))
+
+    def slow(x, y):
+        time.sleep(0.1)
+        return {"loss": 0.0}
+
+    monkeypatch.setattr(run.trainer, "step", slow)
+    assert run.train_for(0.12) == 1
+    monkeypatch.setattr(live, "BUDGET_S", run.seconds + 0.12)
+    assert run.train_for(5.0) == 2 and run.budget_left == 0
 
 
 def take(stream, n: int) -> list:

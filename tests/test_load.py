@@ -50,12 +50,16 @@ def test_a_live_training_leaves_the_other_tabs_serving_and_queues_a_second_train
     demo = build_app()
     launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
-        result = lt.during_training(demo.local_url, "mnist", probes=3, seconds=3)
+        result = lt.during_training(demo.local_url, "mnist", probes=3, seconds=3, alone_s=2)
     finally:
         demo.close()
     print(result)
     assert "number 1 in line" in result["second_visitor_told"], result
-    assert result["training_updates_per_s"] > 0 and "step" in result["training_status"]
+    assert (
+        result["training_updates_per_s_alone"] > 0
+        and result["training_updates_per_s_while_clicked"] > 0
+        and "step" in result["training_status"]
+    )
     assert all(ms > 0 for ms in result["p50_while_training_ms"].values())
 
 

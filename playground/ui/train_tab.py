@@ -66,7 +66,8 @@ def _settings(dataset, family, lr, latent_dim, beta, images, stabilisers=True) -
 def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
     """The samples, the loss curves and a line saying where the run is."""
     s = run.settings
-    samples = grid(run.samples(), nrow=run.per_class, scale=2)  # one row per class
+    one_each = run.per_class == 1  # one image per class (diffusion): two rows of five, drawn larger
+    samples = grid(run.samples(), nrow=5 if one_each else run.per_class, scale=4 if one_each else 2)  # a row per class
     steps = [h["step"] for h in run.history]
     keys = [k for k in (run.history[0] if run.history else {}) if k not in ("step", "seconds")]
     series = {k: (steps, [h[k] for h in run.history]) for k in keys}
