@@ -21,7 +21,8 @@ from playground.ui import common, results
 LESSON = f"""### Train it yourself
 Pick a family and press **Train**: a small model starts from random weights and learns from
 the training images, here and now, with the same training code as the shipped models. Every
-second you see its samples from the same fixed noise, one row per class, and its losses.
+second you see its samples from the same fixed noise, one row per class (the diffusion
+model's cost the most: one image per class, in two rows), and its losses.
 Watch the VAE's blurry averages sharpen into digits, the GAN's noise turn into strokes as its
 two networks play their game, and the tiny diffusion model's noisy beginnings.
 Untick **GAN stabilisers** (spectral norm, a discriminator that learns faster, weight
@@ -323,7 +324,7 @@ def build(dataset: gr.Dropdown) -> dict:
     status = gr.Markdown(elem_id="live-status")
     with gr.Row():
         samples = gr.Image(
-            format=common.IMAGE_FORMAT, label="Samples from fixed noise, one row per class", type="pil",
+            format=common.IMAGE_FORMAT, label="Samples from fixed noise, class by class", type="pil",
             elem_id="live-samples",
         )  # fmt: skip
         losses = gr.Image(format=common.IMAGE_FORMAT, label="Losses", type="pil", elem_id="live-losses")
