@@ -68,7 +68,7 @@ def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
     """The samples, the loss curves and a line saying where the run is."""
     s = run.settings
     one_each = run.per_class == 1  # one image per class (diffusion): two rows of five, drawn larger
-    samples = grid(run.samples(), nrow=5 if one_each else run.per_class, scale=4 if one_each else 2)  # a row per class
+    samples = grid(run.samples(), nrow=5 if one_each else run.per_class, scale=4 if one_each else 2)
     steps = [h["step"] for h in run.history]
     keys = [k for k in (run.history[0] if run.history else {}) if k not in ("step", "seconds")]
     series = {k: (steps, [h[k] for h in run.history]) for k in keys}
