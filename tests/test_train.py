@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import asdict
 
 import pytest
@@ -13,11 +14,15 @@ from conftest import ROOT, TINY_JSON
 
 from playground import weights
 from playground.models.gan import GANConfig
+from playground.models.vae import VAE
 from playground.training.diffusion import min_snr_weights
 
 spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")
 train = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train)
+spec = importlib.util.spec_from_file_location("vae_prior_script", ROOT / "scripts" / "vae_prior.py")
+vae_prior = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vae_prior)
 
 
 def run(data_root, tmp_path, dataset, family, *extra) -> int:
@@ -69,7 +74,9 @@ def test_the_shipped_mnist_gan_retrains_from_its_own_recipe(data_root, tmp_path)
     assert json.loads((out / "config.json").read_text()) == expected
     again = json.loads((out / "training" / "summary.json").read_text())
     before = json.loads((shipped / "training" / "summary.json").read_text())
-    assert again["recipe"] == before["recipe"]
+    assert {k: again["recipe"][k] for k in before["recipe"]} == before["recipe"]
+    newer = {k: v for k, v in again["recipe"].items() if k not in before["recipe"]}
+    assert newer == {"distill_steps": None}  # an argument newer than the recipe, at its default
     assert again["recipe"]["epochs"] == before["epochs"] == 14 and again["lr_schedule"] == "constant"
     assert train.main([*argv, "--epochs", "3"]) == 0  # an argument given beside the recipe wins
     assert json.loads((out / "training" / "summary.json").read_text())["recipe"]["epochs"] == 3
@@ -90,6 +97,41 @@ def test_vae_regions_refit_without_training(data_root, tmp_path):
     after = weights.load("mnist", "vae", tmp_path / "weights").class_means
     assert torch.allclose(before, after, atol=1e-5)  # the same model and data: the same regions
     assert run(data_root, tmp_path, "mnist", "classifier", "--refit") == 2  # nothing to refit
+
+
+def test_held_out_likelihood_prefers_the_mixture_the_codes_come_from():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[-4.0, 0.0], [4.0, 0.0]])  # each class: two clusters
+    codes = centres[torch.randint(0, 2, (1200,), generator=g)] + 0.5 * torch.randn(1200, 2, generator=g)
+    labels = torch.arange(1200) % 2
+    scores = {k: vae_prior.held_out_scores(codes, labels, k) for k in (1, 2, 40)}
+    assert scores[2][1] > scores[1][1] + 1  # one Gaussian cannot fit two clusters, held out either
+    assert scores[40][0] > scores[2][0]  # 40 Gaussians fit the codes they saw more closely ...
+    assert scores[40][1] < scores[40][0]  # ... and score worse on codes they did not see
+    with pytest.raises(ValueError, match="too few"):
+        vae_prior.held_out_scores(codes[:30], labels[:30], 10)
+
+
+def test_vae_prior_compares_and_refits_the_number_of_gaussians(data_root, tmp_path, capsys):
+    assert run(data_root, tmp_path, "mnist", "vae", "--dry-run") == 0
+    folder = tmp_path / "weights" / "mnist" / "vae"
+    argv = ["--dataset", "mnist", "--data-root", str(data_root), "--vae", str(folder)]
+    assert vae_prior.main([*argv, "--components", "1,2,50"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^1 +-?\d+\.\d+ +-?\d+\.\d+$", out, re.M) and "too few for 50 Gaussians" in out
+    assert re.search(r"best held out: K = [12]$", out, re.M)
+    before = VAE.from_pretrained(folder)
+    assert vae_prior.main([*argv, "--set", "2"]) == 0
+    after = VAE.from_pretrained(folder)
+    assert after.config.prior_components == 2 and after.class_means.shape == (10, 2, before.config.latent_dim)
+    assert torch.equal(before.decoder[0].weight, after.decoder[0].weight)  # the networks are untouched
+    assert torch.allclose(after.class_weights.sum(1), torch.ones(10, dtype=after.class_weights.dtype))
+    assert after.sample(4, seed=0, class_labels=3).shape == (4, 1, 28, 28)
+    summary = json.loads((folder / "training" / "summary.json").read_text())
+    assert summary["prior_refit"].startswith("scripts/vae_prior.py --set 2")
+    assert vae_prior.main([*argv, "--vae", str(tmp_path / "none")]) == 2
+    with pytest.raises(SystemExit):
+        vae_prior.main([*argv, "--components", "0,3"])
 
 
 @pytest.mark.slow

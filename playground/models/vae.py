@@ -64,6 +64,17 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 MIN_LOG_SIGMA = -6.0  # the Gaussian likelihood's floor, as in Rybkin et al.'s code
 
 
+def fit_mixture(codes, components: int, seed: int = 0):
+    """A mixture of `components` full-covariance Gaussians fitted by EM to codes (an (N, D) array):
+    scikit-learn's GaussianMixture, as the class regions use it."""
+    from sklearn.mixture import GaussianMixture  # only when fitting
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: with torch's threads about, more made EM 8x slower on 2 cores.
+    with threadpool_limits(1):
+        return GaussianMixture(components, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(codes)
+
+
 class ResBlock(nn.Module):
     """x + conv(relu(conv(relu(x)))): more decoder capacity at the same resolution."""
 
@@ -197,27 +208,26 @@ class VAE(nn.Module, PyTorchModelHubMixin):
         return rec, self.config.beta * kl
 
     @torch.no_grad()
+    def class_codes(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+        """The encoder means of the images, each encoded with its label: what the class regions summarise."""
+        self.eval()
+        return torch.cat(
+            [self.encode(x, y) for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=True)]
+        )
+
+    @torch.no_grad()
     def fit_class_regions(
         self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000, seed: int = 0
     ) -> None:
         """Summarise the encoder means of each class's images (encoded with their label) by a mixture
         of `prior_components` Gaussians (scikit-learn's EM, full covariances)."""
-        from sklearn.mixture import GaussianMixture  # only when fitting
-        from threadpoolctl import threadpool_limits
-
-        self.eval()
-        means = torch.cat(
-            [self.encode(x, y) for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=True)]
-        )
+        means = self.class_codes(images, labels, batch_size)
         c, labels = self.config, labels.to(means.device)
         for k in range(c.num_classes):
             m = means[labels == k].double().cpu().numpy()
             if len(m) < 2 * c.prior_components:
                 continue
-            # One BLAS thread: with torch's threads about, more made EM 8x slower on 2 cores.
-            with threadpool_limits(1):
-                gmm = GaussianMixture(c.prior_components, covariance_type="full", reg_covar=1e-4, random_state=seed)
-                gmm.fit(m)
+            gmm = fit_mixture(m, c.prior_components, seed)
             self.class_weights[k] = torch.as_tensor(gmm.weights_)
             self.class_means[k] = torch.as_tensor(gmm.means_)
             self.class_scales[k] = torch.linalg.cholesky(torch.as_tensor(gmm.covariances_))

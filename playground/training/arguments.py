@@ -118,6 +118,15 @@ def add_family_arguments(p: argparse.ArgumentParser) -> None:
         "With --init-from, v_prediction re-parameterises an epsilon model by training it on (Salimans & Ho "
         "2022), which the deterministic samplers need: see docs/results.md",
     )
+    p.add_argument(
+        "--distill-steps",
+        type=int,
+        metavar="N",
+        help="diffusion, with --init-from TEACHER: progressive distillation (Salimans & Ho 2022). The student, a "
+        "copy of the teacher that predicts v, learns to sample in N DDIM steps what the teacher samples in 2N at "
+        "its own guidance scale; it then samples with DDIM, N steps, guidance 1 (built in). Run again with the "
+        "student as the teacher to halve again",
+    )
 
 
 def checked(p: argparse.ArgumentParser, recipe: dict, argv) -> argparse.Namespace:
@@ -139,4 +148,12 @@ def checked(p: argparse.ArgumentParser, recipe: dict, argv) -> argparse.Namespac
         p.error("--min-snr-gamma is a positive number, for --family diffusion")
     if args.prediction_type is not None and args.family != "diffusion":
         p.error("--prediction-type is for --family diffusion")
+    if args.distill_steps is not None:
+        if args.family != "diffusion" or not args.init_from:
+            p.error("--distill-steps is for --family diffusion, with --init-from the teacher")
+        if not 1 <= args.distill_steps <= 250:
+            p.error("--distill-steps is a number of student steps from 1 to 250")
+        if args.prediction_type not in (None, "v_prediction"):
+            p.error("a distilled student predicts v: leave out --prediction-type or say v_prediction")
+        args.prediction_type = "v_prediction"
     return args

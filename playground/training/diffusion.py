@@ -1,8 +1,12 @@
 """The diffusion model's training step: Ho et al. 2020, algorithm 1 (or its v-prediction target,
 Salimans & Ho 2022), with the label dropped to "null" 10 % of the time so that the same network
-also predicts unconditionally (classifier-free guidance), and an EMA of the weights, which ships."""
+also predicts unconditionally (classifier-free guidance), and an EMA of the weights, which ships.
+With --distill-steps N the step is progressive distillation instead (distill.py): the student, a
+copy of the --init-from model, learns to sample in N DDIM steps what that model does in 2N."""
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +16,7 @@ from diffusers.training_utils import EMAModel
 
 from playground.models import DiffusionModel
 from playground.training.common import Defaults, Setup, drop_labels, fixed_grid
+from playground.training.distill import Distillation
 
 NULL_LABEL_SHARE = 0.1
 
@@ -31,6 +36,10 @@ class Trainer:
     def __init__(self, setup: Setup, config, initial: DiffusionModel | None = None):
         self.setup, args, acc = setup, setup.args, setup.accelerator
         self.dm = initial or DiffusionModel.from_config(config)
+        self.distillation = None
+        if args.distill_steps:  # the teacher: the model as it starts, at its own guidance (the student predicts v)
+            teacher = copy.deepcopy(self.dm).to(acc.device)
+            self.distillation = Distillation(teacher, args.distill_steps, teacher.guidance_scale)
         if args.prediction_type is not None:  # the same noise schedule, a new training target
             self.dm.scheduler = DDPMScheduler.from_config(
                 self.dm.scheduler.config, prediction_type=args.prediction_type
@@ -53,16 +62,9 @@ class Trainer:
         acc = self.setup.accelerator
         x0 = x * 2 - 1
         noise = torch.randn_like(x0)
-        t = torch.randint(0, self.noise.config.num_train_timesteps, (len(x0),), device=x0.device)
         y = drop_labels(y, self.setup.info.num_classes, NULL_LABEL_SHARE)
         self.opt.zero_grad()
-        out = self.model(self.noise.add_noise(x0, noise, t), t, class_labels=y).sample
-        v_target = self.noise.config.prediction_type == "v_prediction"
-        target = self.noise.get_velocity(x0, noise, t) if v_target else noise
-        if self.snr_weights is None:
-            loss = F.mse_loss(out, target)
-        else:
-            loss = (self.snr_weights[t] * (out.float() - target).pow(2).mean(dim=(1, 2, 3))).mean()
+        loss = self.distill_loss(x0, noise, y) if self.distillation else self.loss(x0, noise, y)
         acc.backward(loss)
         acc.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
@@ -70,15 +72,42 @@ class Trainer:
         self.ema.step(acc.unwrap_model(self.model).parameters())
         return {"loss": loss.item()}
 
+    def loss(self, x0: torch.Tensor, noise: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The denoising loss: the noise (or v) at a random timestep, Min-SNR weighted if asked."""
+        t = torch.randint(0, self.noise.config.num_train_timesteps, (len(x0),), device=x0.device)
+        out = self.model(self.noise.add_noise(x0, noise, t), t, class_labels=y).sample
+        v_target = self.noise.config.prediction_type == "v_prediction"
+        target = self.noise.get_velocity(x0, noise, t) if v_target else noise
+        if self.snr_weights is None:
+            return F.mse_loss(out, target)
+        return (self.snr_weights[t] * (out.float() - target).pow(2).mean(dim=(1, 2, 3))).mean()
+
+    def distill_loss(self, x0: torch.Tensor, noise: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Progressive distillation: the student's clean image at one of its sampler's timesteps
+        against the one that takes a DDIM step to where the teacher's two steps go, weighted by
+        max(SNR, 1) (Salimans & Ho 2022, algorithm 2)."""
+        d = self.distillation
+        t, t_mid, t_end = d.sample_t(len(x0), x0.device)
+        z = self.noise.add_noise(x0, noise, t)
+        target = d.target(z, y, t, t_mid, t_end)
+        out = self.model(z, t, class_labels=y).sample.float()
+        a, sigma = d.schedule.at(t, z)
+        student_x0 = a * z - sigma * out  # the student predicts v
+        return (d.weight(t, z) * (student_x0 - target).pow(2)).mean()
+
     @torch.no_grad()
     def snapshot(self) -> torch.Tensor:
-        """DDPM with --snapshot-steps steps from the fixed noise, on the EMA weights."""
+        """DDPM with --snapshot-steps steps from the fixed noise, on the EMA weights (a student: its own sampler)."""
         m = self.setup.accelerator.unwrap_model(self.model)
         self.ema.store(m.parameters())
         self.ema.copy_to(m.parameters())
-        images = DiffusionModel(m, self.noise).decode(
-            self.fixed_z, self.fixed_y, num_inference_steps=self.setup.args.snapshot_steps,
-            scheduler="ddpm", generator=torch.Generator().manual_seed(0),
+        own = {}
+        steps, sampler = self.setup.args.snapshot_steps, "ddpm"
+        if self.distillation:
+            (steps, sampler), own = (self.distillation.steps, "ddim"), {"guidance_scale": 1.0}
+        images = DiffusionModel(m, self.noise, **own).decode(
+            self.fixed_z, self.fixed_y, num_inference_steps=steps, scheduler=sampler,
+            generator=torch.Generator().manual_seed(0),
         )  # fmt: skip
         self.ema.restore(m.parameters())
         m.train()
@@ -88,8 +117,15 @@ class Trainer:
         m = self.setup.accelerator.unwrap_model(self.model)
         self.ema.copy_to(m.parameters())  # ship the EMA weights
         self.dm.unet = m  # saved with the sampling settings of the model it started from
+        distilled = {}
+        if self.distillation:  # a student samples with DDIM at its steps, its guidance built in
+            d = self.distillation
+            self.dm.sampler, self.dm.num_inference_steps, self.dm.guidance_scale = "ddim", d.steps, 1.0
+            distilled = {"distilled": {"student_steps": d.steps, "teacher_steps": 2 * d.steps,
+                                       "teacher_guidance_scale": d.guidance, "method": "progressive distillation"}}  # fmt: skip
         gamma = self.setup.args.min_snr_gamma
         return self.dm, {
+            **distilled,
             "ema_decay": self.ema.decay,
             "prediction_type": self.noise.config.prediction_type,
             "loss_weighting": "unweighted" if gamma is None else f"Min-SNR, gamma {gamma:g}",

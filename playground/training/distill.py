@@ -1,0 +1,107 @@
+"""Progressive distillation (Salimans & Ho 2022, "Progressive Distillation for Fast Sampling of
+Diffusion Models", algorithm 2): a student learns to take in one deterministic DDIM step the path
+its teacher takes in two, so it samples in N steps what the teacher samples in 2N. Run again with
+the student as the teacher, it halves again: 16 → 8 → 4 → 2 → 1.
+
+The teacher's two steps use its own guidance scale (Meng et al. 2023, "On Distillation of Guided
+Diffusion Models", stage two with a fixed w), so the student needs one network evaluation per step
+where the guided teacher needs two. The student predicts v, whose clean-image estimate stays sound
+near t = T (the paper's section 4; an epsilon student cannot learn the one-step target there).
+
+Timesteps follow the DDIM sampler the student ships with (`DiffusionModel`, "ddim", N steps,
+"trailing" spacing): it steps from t to t - T // N, and the last step lands on the clean image
+(alpha_bar = 1, as DDIM's set_alpha_to_one)."""
+
+from __future__ import annotations
+
+import torch
+
+from playground.models import DiffusionModel
+
+
+def student_timesteps(num_train_timesteps: int, steps: int) -> torch.Tensor:
+    """The timesteps of DDIM with `steps` steps and trailing spacing (diffusers' DDIMScheduler.set_timesteps)."""
+    return (torch.arange(num_train_timesteps, 0, -num_train_timesteps / steps).round() - 1).long()
+
+
+class Schedule:
+    """alpha_t = sqrt(alpha_bar_t) and sigma_t = sqrt(1 - alpha_bar_t) per timestep, t = -1 being the clean image."""
+
+    def __init__(self, alphas_cumprod: torch.Tensor):
+        abar = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod.double()])  # index t + 1
+        self.alpha, self.sigma = abar.sqrt(), (1 - abar).sqrt()
+
+    def at(self, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(alpha_t, sigma_t) shaped to broadcast over a batch of images like `like`."""
+        shape = (len(t),) + (1,) * (like.ndim - 1)
+        i = (t + 1).cpu()
+        return (self.alpha[i].view(shape).to(like), self.sigma[i].view(shape).to(like))
+
+
+def ddim_step(s: Schedule, z: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+    """One deterministic DDIM step (eta 0) from z_t to z_{t_next}, given the clean-image estimate x0."""
+    a, sg = s.at(t, z)
+    a_next, sg_next = s.at(t_next, z)
+    eps = (z - a * x0) / sg
+    return a_next * x0 + sg_next * eps
+
+
+def one_step_target(s: Schedule, z: torch.Tensor, z_end: torch.Tensor, t: torch.Tensor, t_end: torch.Tensor):
+    """The clean image x such that one DDIM step from z_t with estimate x lands exactly on z_end
+    (Salimans & Ho 2022, algorithm 2: x = (z'' - (sigma''/sigma) z) / (alpha'' - (sigma''/sigma) alpha))."""
+    a, sg = s.at(t, z)
+    a_end, sg_end = s.at(t_end, z)
+    ratio = sg_end / sg
+    return (z_end - ratio * z) / (a_end - ratio * a)
+
+
+def teacher_x0(teacher: DiffusionModel, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance: float):
+    """The teacher's clean-image estimate at (z_t, t) for labels y (the null class: unguided), guided
+    with `guidance` and clipped to [-1, 1] as its samplers clip it."""
+    null = torch.full_like(y, teacher.num_classes)
+    if guidance == 1.0:
+        out = teacher.unet(z, t, class_labels=y).sample
+    else:
+        out_c, out_u = teacher.unet(
+            torch.cat([z, z]), torch.cat([t, t]), class_labels=torch.cat([y, null])
+        ).sample.chunk(2)
+        out = out_u + guidance * (out_c - out_u)  # rows with the null class: out_c == out_u, unguided
+    return x0_from_output(teacher, z, out, t).clamp(-1, 1)
+
+
+def x0_from_output(model: DiffusionModel, z: torch.Tensor, out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The clean image a UNet output (noise or v) implies, per image's own timestep."""
+    a, sg = Schedule(model.scheduler.alphas_cumprod).at(t, z)
+    if model.prediction_type == "v_prediction":
+        return a * z - sg * out
+    return (z - sg * out) / a
+
+
+class Distillation:
+    """The targets of one halving: the student's timesteps, and the teacher's two-step result."""
+
+    def __init__(self, teacher: DiffusionModel, steps: int, guidance: float):
+        self.teacher, self.steps, self.guidance = teacher.eval().requires_grad_(False), steps, guidance
+        self.T = teacher.scheduler.config.num_train_timesteps
+        self.grid = student_timesteps(self.T, steps)
+        self.schedule = Schedule(teacher.scheduler.alphas_cumprod)
+
+    def sample_t(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(t, the teacher's midpoint, the student's next timestep) for n random steps of the student's sampler."""
+        t = self.grid[torch.randint(0, self.steps, (n,))].to(device)
+        t_end = t - self.T // self.steps
+        return t, (t + t_end) // 2, t_end
+
+    @torch.no_grad()
+    def target(self, z: torch.Tensor, y: torch.Tensor, t, t_mid, t_end) -> torch.Tensor:
+        """The clean image the student should predict at (z_t, t): one DDIM step with it reaches
+        where the teacher's two steps (t → t_mid → t_end) reach."""
+        s = self.schedule
+        z_mid = ddim_step(s, z, teacher_x0(self.teacher, z, t, y, self.guidance), t, t_mid)
+        z_end = ddim_step(s, z_mid, teacher_x0(self.teacher, z_mid, t_mid, y, self.guidance), t_mid, t_end)
+        return one_step_target(s, z, z_end, t, t_end)
+
+    def weight(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The paper's "truncated SNR" weighting, max(SNR_t, 1), of the clean-image error."""
+        a, sg = self.schedule.at(t, like)
+        return torch.maximum(a.square() / sg.square(), torch.ones_like(a))
