@@ -27,6 +27,7 @@ from playground.training.arguments import as_argv, parse_args
 
 BUDGET_S = 120.0  # seconds of training a run may use in all, paused or not in between
 BATCH_SIZE = 64
+WARMUP_STEPS = 10  # diffusion: a run is a few hundred steps, so the trainer's 500-step warm-up would fill it
 SNAPSHOT_STEPS = 5  # DDPM steps of the tiny diffusion model's grid: its noisy beginnings, quickly (docs/results.md)
 PER_CLASS = {"gan": 10, "vae": 10, "diffusion": 1}  # grid images per class: diffusion's cost a sampler run
 GRID_REFIT = 640  # the GAN grid's BatchNorm refit: enough for its statistics, quick enough for every update
@@ -111,7 +112,7 @@ class LiveRun:
         loader = DataLoader(TensorDataset(x, y), batch_size=BATCH_SIZE, shuffle=True, drop_last=len(x) > BATCH_SIZE)
         total = 1_000_000  # the budget in seconds ends a run, not a step count
         setup = Setup(args, info, Accelerator(mixed_precision="no"), loader, len(loader), total, PER_CLASS[s.family],
-                      grid_refit=GRID_REFIT)  # fmt: skip
+                      grid_refit=GRID_REFIT, warmup_steps=WARMUP_STEPS)  # fmt: skip
         config = CONFIGS[s.family](
             image_channels=info.channels, image_size=info.image_size, num_classes=info.num_classes, **s.config()
         )

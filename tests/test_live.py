@@ -33,9 +33,19 @@ def test_a_run_trains_with_the_project_trainer_and_draws_its_grid(use_weights, f
     before = run.samples()
     assert before.shape == (10 * run.per_class, 1, 28, 28) and before.min() >= 0 and before.max() <= 1
     assert run.train_for(0.5) >= 1 and run.step >= 1 and 0 < run.seconds < live.BUDGET_S
+    while run.step < 2:  # a busy machine may take one step a slice; a warm-up's first step has lr 0
+        run.train_for(0.5)
     assert set(run.history[-1]) - {"step", "seconds"}  # the family's own losses
     assert all(torch.isfinite(torch.tensor(v)) for v in run.history[-1].values())
     assert not torch.equal(before, run.samples())  # the weights moved
+
+
+def test_the_live_diffusion_model_warms_up_in_a_few_steps(use_weights):
+    run = LiveRun(settings("diffusion", images=100))
+    assert run.trainer.sched.get_last_lr()[0] == 0  # diffusers' warm-up starts at 0 ...
+    while run.step < live.WARMUP_STEPS:
+        run.train_for(0.5)
+    assert run.trainer.sched.get_last_lr()[0] == pytest.approx(live.DEFAULT_LR["diffusion"], rel=1e-3)  # ... full lr after it
 
 
 @pytest.mark.parametrize(

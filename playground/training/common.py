@@ -25,6 +25,7 @@ class Setup:
     total_steps: int
     per_class: int = 10  # images per class in the fixed-noise grids
     grid_refit: int | None = None  # GAN: samples its grid refits BatchNorm on (None: 40 batches)
+    warmup_steps: int | None = None  # diffusion: the learning rate's linear warm-up (None: a tenth, at most 500)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ class Trainer:
             )
         unet, self.noise = self.dm.unet.train(), self.dm.scheduler
         opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
-        sched = get_cosine_schedule_with_warmup(opt, min(500, setup.total_steps // 10), setup.total_steps)
+        warmup = setup.warmup_steps if setup.warmup_steps is not None else min(500, setup.total_steps // 10)
+        sched = get_cosine_schedule_with_warmup(opt, warmup, setup.total_steps)
         # EMA of the weights (Ho et al. 2020 use 0.9999 over 800k steps; ours are far fewer)
         self.ema = EMAModel(unet.parameters(), decay=0.999, model_cls=type(unet), model_config=unet.config)
         self.model, self.opt, self.sched, setup.loader = acc.prepare(unet, opt, sched, setup.loader)
