@@ -45,7 +45,8 @@ def test_the_live_diffusion_model_warms_up_in_a_few_steps(use_weights):
     assert run.trainer.sched.get_last_lr()[0] == 0  # diffusers' warm-up starts at 0 ...
     while run.step < live.WARMUP_STEPS:
         run.train_for(0.5)
-    assert run.trainer.sched.get_last_lr()[0] == pytest.approx(live.DEFAULT_LR["diffusion"], rel=1e-3)  # ... full lr after it
+    full = pytest.approx(live.DEFAULT_LR["diffusion"], rel=1e-3)
+    assert run.trainer.sched.get_last_lr()[0] == full  # ... and the full rate after it
 
 
 @pytest.mark.parametrize(
