@@ -68,6 +68,17 @@ def write_manifest(root: Path | None = None) -> Path:
     return root / MANIFEST
 
 
+def save_refitted(model, folder: Path, note: dict) -> None:
+    """Save a model refitted without training in place: `note` goes into its training/summary.json
+    (it is no longer exactly what training saved), and the manifest is rewritten where it is shipped."""
+    summary = Path(folder) / "training" / "summary.json"
+    if note and summary.is_file():
+        summary.write_text(json.dumps({**json.loads(summary.read_text()), **note}, indent=2) + "\n")
+    model.save_pretrained(folder)
+    if Path(folder).resolve().is_relative_to(weights_root().resolve()):
+        write_manifest()
+
+
 def verify(root: Path, prefix: str) -> None:
     """Check every manifest entry under `prefix` (e.g. "mnist/gan/"); raise WeightsError if one is off."""
     for name, digest in read_manifest(root).items():

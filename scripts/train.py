@@ -38,12 +38,7 @@ def refit(args: argparse.Namespace, images: torch.Tensor, labels: torch.Tensor) 
         return 2
     model = REGISTRY[args.family].model.from_pretrained(args.out)
     what, note = trainer_class(args.family).refit(model, images, labels, args.seed)
-    summary_path = args.out / "training" / "summary.json"
-    if note and summary_path.is_file():  # the shipped model is no longer exactly what training saved: say so
-        summary_path.write_text(json.dumps({**json.loads(summary_path.read_text()), **note}, indent=2) + "\n")
-    model.save_pretrained(args.out)
-    if args.out.resolve().is_relative_to(weights.weights_root().resolve()):
-        weights.write_manifest()
+    weights.save_refitted(model, args.out, note)
     print(f"refitted {what} in {args.out}")
     return 0
 

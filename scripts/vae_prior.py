@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -83,13 +82,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         vae = with_components(vae, args.set)
         vae.fit_class_regions(images, labels, seed=args.seed)
-        vae.save_pretrained(folder)
-        summary = folder / "training" / "summary.json"
-        if summary.is_file():  # the shipped prior is no longer the one training fitted: say so
-            note = {"prior_refit": f"scripts/vae_prior.py --set {args.set} (seed {args.seed})"}
-            summary.write_text(json.dumps({**json.loads(summary.read_text()), **note}, indent=2) + "\n")
-        if folder.resolve().is_relative_to(weights.weights_root().resolve()):
-            weights.write_manifest()
+        weights.save_refitted(vae, folder, {"prior_refit": f"scripts/vae_prior.py --set {args.set} (seed {args.seed})"})
         print(f"refitted the prior of {folder}: {args.set} Gaussians per class, in {time.time() - t0:.0f} s")
         return 0
     codes = vae.class_codes(images, labels).cpu()

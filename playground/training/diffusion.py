@@ -92,8 +92,7 @@ class Trainer:
         z = self.noise.add_noise(x0, noise, t)
         target = d.target(z, y, t, t_mid, t_end)
         out = self.model(z, t, class_labels=y).sample.float()
-        a, sigma = d.schedule.at(t, z)
-        student_x0 = a * z - sigma * out  # the student predicts v
+        student_x0 = d.schedule.x0(z, out, t, "v_prediction")  # a student predicts v
         return (d.weight(t, z) * (student_x0 - target).pow(2)).mean()
 
     @torch.no_grad()

@@ -37,6 +37,11 @@ class Schedule:
         i = (t + 1).cpu()
         return (self.alpha[i].view(shape).to(like), self.sigma[i].view(shape).to(like))
 
+    def x0(self, z: torch.Tensor, out: torch.Tensor, t: torch.Tensor, prediction_type: str) -> torch.Tensor:
+        """The clean image a UNet output (noise, or v for "v_prediction") implies at each image's timestep."""
+        a, sg = self.at(t, z)
+        return a * z - sg * out if prediction_type == "v_prediction" else (z - sg * out) / a
+
 
 def ddim_step(s: Schedule, z: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
     """One deterministic DDIM step (eta 0) from z_t to z_{t_next}, given the clean-image estimate x0."""
@@ -55,7 +60,9 @@ def one_step_target(s: Schedule, z: torch.Tensor, z_end: torch.Tensor, t: torch.
     return (z_end - ratio * z) / (a_end - ratio * a)
 
 
-def teacher_x0(teacher: DiffusionModel, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance: float):
+def teacher_x0(
+    teacher: DiffusionModel, s: Schedule, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance: float
+) -> torch.Tensor:
     """The teacher's clean-image estimate at (z_t, t) for labels y (the null class: unguided), guided
     with `guidance` and clipped to [-1, 1] as its samplers clip it."""
     null = torch.full_like(y, teacher.num_classes)
@@ -66,15 +73,7 @@ def teacher_x0(teacher: DiffusionModel, z: torch.Tensor, t: torch.Tensor, y: tor
             torch.cat([z, z]), torch.cat([t, t]), class_labels=torch.cat([y, null])
         ).sample.chunk(2)
         out = out_u + guidance * (out_c - out_u)  # rows with the null class: out_c == out_u, unguided
-    return x0_from_output(teacher, z, out, t).clamp(-1, 1)
-
-
-def x0_from_output(model: DiffusionModel, z: torch.Tensor, out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The clean image a UNet output (noise or v) implies, per image's own timestep."""
-    a, sg = Schedule(model.scheduler.alphas_cumprod).at(t, z)
-    if model.prediction_type == "v_prediction":
-        return a * z - sg * out
-    return (z - sg * out) / a
+    return s.x0(z, out, t, teacher.prediction_type).clamp(-1, 1)
 
 
 class Distillation:
@@ -97,8 +96,8 @@ class Distillation:
         """The clean image the student should predict at (z_t, t): one DDIM step with it reaches
         where the teacher's two steps (t → t_mid → t_end) reach."""
         s = self.schedule
-        z_mid = ddim_step(s, z, teacher_x0(self.teacher, z, t, y, self.guidance), t, t_mid)
-        z_end = ddim_step(s, z_mid, teacher_x0(self.teacher, z_mid, t_mid, y, self.guidance), t_mid, t_end)
+        z_mid = ddim_step(s, z, teacher_x0(self.teacher, s, z, t, y, self.guidance), t, t_mid)
+        z_end = ddim_step(s, z_mid, teacher_x0(self.teacher, s, z_mid, t_mid, y, self.guidance), t_mid, t_end)
         return one_step_target(s, z, z_end, t, t_end)
 
     def weight(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
