@@ -25,6 +25,7 @@ from playground.data import DataError, DatasetInfo, draw_classes, get_info, load
 from playground.images import quantize
 from playground.metrics import fid_against, fid_score, hardware, histogram, nearest_distances, precision_recall, summary
 from playground.models import FAMILIES
+from playground.models.kernels import PRECISIONS, Kernels
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,6 +50,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scheduler", help="diffusion sampler (default: the model's own)")
     p.add_argument("--guidance-scale", type=float, help="diffusion guidance (default: the model's own)")
     p.add_argument("--truncation", type=float, help="GAN truncation ψ (default: the model's own)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="diffusion: the UNet's arithmetic, fp32 or bfloat16 autocast (what the app runs where the CPU has "
+        "native bf16 and it is faster: playground/models/kernels.py)",
+    )
     p.add_argument("--weights", help="the weights folder (default: $PLAYGROUND_WEIGHTS or weights/)")
     p.add_argument("--out", help="default <weights>/<dataset>/metrics.json (--sweep: sweep.json)")
     p.add_argument("--sweep", action="store_true", help="diffusion only: FID and accuracy per scheduler and step count")
@@ -63,6 +71,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 SWEEP_STEPS = {"ddpm": [10, 25, 50, 100, 250, 1000], "ddim": [10, 25, 50, 100, 250], "dpm++": [5, 10, 25, 50]}
+
+
+def set_precision(model, precision: str) -> None:
+    """Run a diffusion UNet in `precision` (contiguous memory: the layout does not change the
+    arithmetic). GAN and VAE always run fp32."""
+    if hasattr(model, "kernels"):
+        model.kernels = Kernels(precision)
 
 
 def sample_many(model, n: int, labels: torch.Tensor | None, seed: int, batch_size: int, **kw) -> torch.Tensor:
@@ -181,6 +196,7 @@ def measure(b: Bench, family: str, model, root: Path, results: dict) -> dict:
         "ms_method": "one batch of 64 class-conditional images after a warm-up",
         "hardware": results["hardware"],
         "nfe": cost.nfe,
+        "arithmetic": cost.precision,
         "parameters": cost.parameters,
         "bytes": sum(p.stat().st_size for p in weights.model_dir(args.dataset, family, root).rglob("*.safetensors")),
         "sampling_s": round(sampling_s, 1),
@@ -242,6 +258,7 @@ def main(argv=None) -> int:
         except weights.WeightsError as exc:
             print(f"skipping {family}: {exc}", file=sys.stderr)
             continue
+        set_precision(model, args.precision)
         figures = results["families"][family] = measure(b, family, model, root, results)
         shown = {k: figures[k] for k in ("fid", "class_accuracy", "precision", "recall")}
         print(json.dumps({family: shown | {"fid_any": figures.get("any", {}).get("fid")}}), flush=True)
@@ -280,6 +297,7 @@ def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Ten
     except weights.WeightsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    set_precision(model, args.precision)
     t_start = time.time()
     fid = fid_against(classifier, test_x)
     n = args.sweep_n
@@ -291,6 +309,7 @@ def sweep(args, root: Path, classifier, train_x: torch.Tensor, test_x: torch.Ten
         "n": n,
         "seed": args.seed,
         "guidance_scale": w,
+        "arithmetic": model.kernels.precision,
         "weights": weights.fingerprint(args.dataset, "diffusion", root),
         "method": (
             f"{n} class-conditional samples ({n // info.num_classes} per class), seed {args.seed}, guidance scale "

@@ -83,6 +83,7 @@ def test_evaluate_writes_every_figure_with_its_method(evaluate, use_weights, dat
         and f"{DEFAULT_SCHEDULER}, 2 steps" in m["families"]["diffusion"]["sampler"]
     )
     assert all(r["hardware"] == m["hardware"] for r in m["families"].values())  # each family's own machine
+    assert all(r["arithmetic"] == "fp32" for r in m["families"].values())
     assert "classifier" in m["feature_extractor"]
     for r in [m["real_data"], *m["families"].values()]:
         assert sum(r["nearest_train_pixel_l2_histogram"]["counts"]) == 5
@@ -99,6 +100,24 @@ def test_evaluating_some_families_keeps_the_others(evaluate, use_weights, data_r
     assert set(second) == {"gan", "vae"}
     assert second["gan"] == first["gan"]  # kept as measured, with its own command
     assert "--families gan vae" in second["gan"]["command"] and "--families vae" in second["vae"]["command"]
+
+
+def test_evaluate_runs_the_unet_in_the_precision_asked(evaluate, use_weights, data_root, tmp_path, monkeypatch):
+    ran = []
+    real = torch.autocast
+
+    def autocast(*args, **kw):  # record the UNet's bf16 passes
+        ran.append(kw.get("dtype"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(torch, "autocast", autocast)
+    out = tmp_path / "sweep.json"
+    argv = ["--dataset", "mnist", "--data-root", str(data_root), "--sweep", "--sweep-n", "10", "--batch-size", "10",
+            "--sweep-steps", '{"dpm++": [2]}', "--precision", "bf16", "--out", str(out)]  # fmt: skip
+    assert evaluate.main(argv) == 0
+    assert json.loads(out.read_text())["arithmetic"] == "bf16" and torch.bfloat16 in ran
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--dataset", "mnist", "--precision", "fp16"])
 
 
 def test_speed_says_which_machine_measured_each_family():
