@@ -10,7 +10,16 @@ from conftest import build_tiny, tiny_config
 from diffusers import DDPMScheduler, UNet2DModel
 
 from playground.models import FAMILIES, GAN, VAE, Classifier, DiffusionModel
-from playground.models.diffusion import DEFAULT_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_STEPS, SAMPLING_FILE, SCHEDULERS
+from playground.models.diffusion import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    LOGSNR_LAST_T,
+    LOGSNR_START,
+    SAMPLING_FILE,
+    SCHEDULERS,
+    logsnr_timesteps,
+)
 from playground.models.gan import DEFAULT_TRUNCATION
 
 SHAPES = [(1, 28), (3, 32)]  # MNIST-like and CIFAR-like
@@ -200,6 +209,34 @@ def test_schedulers_are_diffusers_own(diffusion):
     assert s.config.algorithm_type == "dpmsolver++"
     assert len(s.timesteps) == 5
     assert diffusion.make_scheduler("sde-dpm++", 5).config.algorithm_type == "sde-dpmsolver++"
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 10, 30, 100, 999, 1000])
+def test_the_log_snr_grid_has_as_many_distinct_decreasing_steps_as_asked(steps):
+    abar = DDPMScheduler(beta_schedule="squaredcos_cap_v2").alphas_cumprod
+    ts = logsnr_timesteps(abar, steps)
+    assert len(ts) == steps and ts[0] == 999 and ts[-1] >= 0
+    assert all(a > b for a, b in zip(ts[:-1], ts[1:], strict=True))
+
+
+def test_the_log_snr_grid_is_even_in_log_snr_after_its_first_step():
+    abar = DDPMScheduler(beta_schedule="squaredcos_cap_v2").alphas_cumprod.double()
+    ts = logsnr_timesteps(abar, 10)
+    logsnr = 0.5 * torch.log(abar[ts[1:]] / (1 - abar[ts[1:]]))
+    gaps = logsnr.diff()
+    assert ts[-1] == LOGSNR_LAST_T and logsnr[0].item() == pytest.approx(LOGSNR_START, abs=0.05)
+    assert gaps.max() - gaps.min() < 0.1  # even, up to whole timesteps
+    trailing = [999 - 100 * i for i in range(10)]  # the steps it replaces: its last is t = 99
+    assert ts != trailing
+
+
+def test_the_log_snr_samplers_run_on_that_grid(diffusion):
+    for name in ("dpm++-logsnr", "sde-dpm++-logsnr"):
+        s = diffusion.make_scheduler(name, 6)
+        assert s.timesteps.tolist() == logsnr_timesteps(diffusion.scheduler.alphas_cumprod, 6)
+        assert (
+            s.config.algorithm_type == diffusion.make_scheduler(name.removesuffix("-logsnr"), 6).config.algorithm_type
+        )
 
 
 def test_guidance_scale_changes_the_sample(diffusion):

@@ -98,7 +98,42 @@ SCHEDULERS = {
         config, algorithm_type="sde-dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
     ),
 }
-SCHEDULER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++": "DPM-Solver++", "sde-dpm++": "SDE-DPM-Solver++"}
+# The same two solvers on timesteps spaced evenly in log signal-to-noise ratio (logsnr_timesteps).
+SCHEDULERS["dpm++-logsnr"] = SCHEDULERS["dpm++"]
+SCHEDULERS["sde-dpm++-logsnr"] = SCHEDULERS["sde-dpm++"]
+LOGSNR_SCHEDULERS = ("dpm++-logsnr", "sde-dpm++-logsnr")
+SCHEDULER_NAMES = {
+    "ddpm": "DDPM",
+    "ddim": "DDIM",
+    "dpm++": "DPM-Solver++",
+    "sde-dpm++": "SDE-DPM-Solver++",
+    "dpm++-logsnr": "DPM-Solver++, log-SNR steps",
+    "sde-dpm++-logsnr": "SDE-DPM-Solver++, log-SNR steps",
+}
+# Where the log-SNR grid starts after its first step at t = T - 1, and the timestep it ends on.
+# "Trailing" steps are even in t: on the cosine schedule the last one jumps to the image from
+# t = 1000 / steps (noise std 0.17 at 10 steps), which blurs; diffusers' use_lu_lambdas spends
+# steps below log-SNR -5, where x_t is still all noise. Measured: docs/results.md, "Diffusion step grids".
+LOGSNR_START = -3.0
+LOGSNR_LAST_T = 10
+
+
+def logsnr_timesteps(alphas_cumprod: torch.Tensor, steps: int) -> list[int]:
+    """`steps` distinct decreasing timesteps: T - 1 (where x_T is drawn), then steps - 1 evenly
+    spaced in log-SNR, log(alpha_bar / (1 - alpha_bar)) / 2, from LOGSNR_START to that of
+    LOGSNR_LAST_T (the spacing DPM-Solver's authors use for small images: Lu et al. 2022, sec. 3.3).
+    Where more steps are asked than the grid has distinct timesteps, the later ones move down one
+    by one; past t = 0, the steps fall back to trailing spacing."""
+    abar = alphas_cumprod.double()
+    logsnr = 0.5 * torch.log(abar / (1 - abar))
+    last = len(abar) - 1
+    targets = torch.linspace(LOGSNR_START, float(logsnr[min(LOGSNR_LAST_T, last)]), steps - 1, dtype=torch.float64)
+    ts = [last] + [int((logsnr - x).abs().argmin()) for x in targets]
+    for i in range(1, len(ts)):
+        ts[i] = min(ts[i], ts[i - 1] - 1)
+    if ts[-1] < 0:
+        return [round(len(abar) - i * len(abar) / steps) - 1 for i in range(steps)]
+    return ts
 
 
 def check_guidance(guidance_scale) -> float:
@@ -248,7 +283,10 @@ class DiffusionModel(nn.Module):
         """A fresh sampler of the kind named (one of SCHEDULERS), set to its steps."""
         scheduler, steps = check_sampler(scheduler, num_inference_steps)
         s = SCHEDULERS[scheduler](_training_config(self.scheduler))
-        s.set_timesteps(steps)
+        if scheduler in LOGSNR_SCHEDULERS:
+            s.set_timesteps(timesteps=logsnr_timesteps(self.scheduler.alphas_cumprod, steps))
+        else:
+            s.set_timesteps(steps)
         return s
 
     @property
