@@ -54,7 +54,7 @@ def test_vae_handlers(use_weights):
     assert vae_tab.vae_losses("mnist").width > 100
 
 
-def test_diffusion_handlers(use_weights):
+def test_diffusion_handlers(use_weights, monkeypatch):
     clean, noisy, plot, text = diffusion_tab.diffusion_forward("mnist", 1, 500)
     assert clean.size == noisy.size and "At t = 500" in text
     base, where = diffusion_tab.schedule_plot(common.load("mnist", "diffusion"))  # drawn once, marked per t
@@ -62,12 +62,17 @@ def test_diffusion_handlers(use_weights):
     column = np.asarray(plot.convert("L"))[int(top) + 2 : int(bottom) - 2, round(x)]
     assert (column < 80).mean() > 0.3  # the dashed marker is drawn at t = 500 ...
     assert (np.asarray(base.convert("L"))[int(top) + 2 : int(bottom) - 2, round(x)] < 80).mean() < 0.1  # ... on a copy
+    monkeypatch.setattr(diffusion_tab, "FRAME_INTERVAL_S", 0.0)
     frames = list(diffusion_tab.diffusion_sample("mnist", "7", 2, 0, "ddim", 3, 2.0))
-    assert len(frames) == 3  # one per step
+    assert len(frames) == 3  # one per step, when steps are slower than the interval
     assert all(f[3] is None for f in frames[:-1]) and frames[-1][3].endswith(".gif")
     gif = Image.open(frames[-1][3])
     assert gif.n_frames == 3
     assert "6 network evaluations per image" in frames[-1][2]  # 3 steps × 2 with guidance
+    monkeypatch.setattr(diffusion_tab, "FRAME_INTERVAL_S", 3600.0)
+    frames = list(diffusion_tab.diffusion_sample("mnist", "7", 2, 0, "ddim", 5, 2.0))
+    assert [f[2].split(" (")[0] for f in frames[:1]] == ["Step 1 of 5"] and len(frames) == 2  # the first and the last
+    assert Image.open(frames[-1][3]).n_frames == 5  # the GIF keeps every step
 
 
 def test_any_class_samples_the_data_and_unconditional_gives_no_class(use_weights):
@@ -185,8 +190,8 @@ def test_every_api_name_through_gradio_client(client, tmp_path):
     clean, noisy, plot, text = client.predict("mnist", 0, 300, api_name="/diffusion_forward")
     assert "t = 300" in text
     job = client.submit("mnist", "1", 2, 0, "dpm++", 4, 2.0, api_name="/diffusion_sample")
-    outputs = list(job)  # streamed: one output per step
-    assert len(outputs) == 4 and str(outputs[-1][3]).endswith(".gif")
+    outputs = list(job)  # streamed: the first step, then at most one step per FRAME_INTERVAL_S, and the last
+    assert 2 <= len(outputs) <= 4 and str(outputs[-1][3]).endswith(".gif")
     the_map, text = client.predict("mnist", "vae", api_name="/latent_map")
     assert Image.open(the_map).size == (520, 520)
     decoded, marked, text = client.predict("vae", "mnist", 0.0, 0.0, api_name="/latent_decode_point")

@@ -30,7 +30,9 @@ its timestep, predict the noise in it. To **generate**, start from pure noise `x
 diffusion model's "latent vector", as large as the image — and remove the predicted noise step
 by step. The **scheduler** decides which steps and how: DDPM adds fresh noise at every step,
 DDIM and DPM-Solver++ are deterministic and need far fewer steps, and SDE-DPM-Solver++ takes
-DPM-Solver++'s large steps while adding fresh noise like DDPM.
+DPM-Solver++'s large steps while adding fresh noise like DDPM. "Log-SNR steps" places the steps
+evenly in signal-to-noise ratio rather than in time: more of them where the image takes shape,
+and a last step that starts from an almost clean image, so fewer steps give sharp details.
 
 **How it makes a class:** the UNet is told the class, and 10 % of the time during training
 it was told "no class". *Classifier-free guidance* pushes each step away from the unconditional
@@ -41,6 +43,10 @@ varied; each model opens at the scale it was measured with, which the Compare ta
 "unconditional" gives "no class" and no guidance: one evaluation per step, and weaker images."""
 
 FRAME_SCALE = 3
+# Stream a step at most this often (the first and the last always; the GIF keeps every step): each
+# streamed step costs Gradio tens of ms to encode and send, more than a UNet step (docs/results.md,
+# "Streaming the reverse process").
+FRAME_INTERVAL_S = 0.25
 
 
 _schedule_plots: dict[int, tuple] = {}  # id of a scheduler -> (scheduler, image, where)
@@ -103,18 +109,20 @@ def diffusion_sample(
     trajectory = model.trajectory(
         z, labels, num_inference_steps=steps, scheduler=scheduler, guidance_scale=guidance, generator=g
     )
-    stride = max(1, steps // 60)  # at most ~60 streamed frames: the browser, not the model, is the limit
+    sent = None  # when the last frame was streamed
     for frame in trajectory:
         xt, x0 = grid(frame["x_t"], nrow, scale=FRAME_SCALE), grid(frame["x0"], nrow, scale=FRAME_SCALE)
         frames.append(_side_by_side(xt, x0))
-        ms = (time.perf_counter() - t0) * 1000
+        now = time.perf_counter()
+        ms = (now - t0) * 1000
         text = f"Step {frame['step']} of {steps} (t = {frame['t']}) · {ms:.0f} ms so far"
         if frame["last"]:
             path = Path(tempfile.mkdtemp(prefix="diffusion-")) / "denoising.gif"
             gif(frames, path, ms_per_frame=max(20, 2000 // len(frames)))
             text = common.cost_line(f"Diffusion ({scheduler}, {steps} steps, guidance {guidance:g})", r.n, ms, cost)
             yield xt, x0, text, str(path)
-        elif frame["step"] % stride == 0 or frame["step"] == 1:
+        elif sent is None or now - sent >= FRAME_INTERVAL_S:
+            sent = now
             yield xt, x0, text, None
 
 
