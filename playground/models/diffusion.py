@@ -81,35 +81,6 @@ class DiffusionConfig:
         )
 
 
-# Samplers for a trained model, built from its training schedule. "trailing" timesteps start
-# at t = T - 1, which matters with few steps (Lin et al. 2024, "Common Diffusion Noise Schedules
-# and Sample Steps are Flawed", table 2).
-SCHEDULERS = {
-    "ddpm": lambda config: _diffusers().DDPMScheduler.from_config(config, timestep_spacing="trailing"),
-    "ddim": lambda config: _diffusers().DDIMScheduler.from_config(config, timestep_spacing="trailing"),
-    # Thresholding clips each predicted x0 to [-1, 1], as DDPM's and DDIM's clip_sample do: our cosine
-    # schedule's first step (sqrt(alpha_bar) = 5e-5) would blow the UNet's error up 20,000-fold.
-    "dpm++": lambda config: _diffusers().DPMSolverMultistepScheduler.from_config(
-        config, algorithm_type="dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
-    ),
-    # The stochastic variant (Lu et al. 2022, "DPM-Solver++", sec. 5): fresh noise at each step,
-    # like DDPM, which corrects the small UNet's errors, at a second-order solver's step count.
-    "sde-dpm++": lambda config: _diffusers().DPMSolverMultistepScheduler.from_config(
-        config, algorithm_type="sde-dpmsolver++", timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
-    ),
-}
-# The same two solvers on timesteps spaced evenly in log signal-to-noise ratio (logsnr_timesteps).
-SCHEDULERS["dpm++-logsnr"] = SCHEDULERS["dpm++"]
-SCHEDULERS["sde-dpm++-logsnr"] = SCHEDULERS["sde-dpm++"]
-LOGSNR_SCHEDULERS = ("dpm++-logsnr", "sde-dpm++-logsnr")
-SCHEDULER_NAMES = {
-    "ddpm": "DDPM",
-    "ddim": "DDIM",
-    "dpm++": "DPM-Solver++",
-    "sde-dpm++": "SDE-DPM-Solver++",
-    "dpm++-logsnr": "DPM-Solver++, log-SNR steps",
-    "sde-dpm++-logsnr": "SDE-DPM-Solver++, log-SNR steps",
-}
 # Where the log-SNR grid starts after its first step at t = T - 1, and the timestep it ends on.
 # "Trailing" steps are even in t: on the cosine schedule the last one jumps to the image from
 # t = 1000 / steps (noise std 0.17 at 10 steps), which blurs; diffusers' use_lu_lambdas spends
@@ -134,6 +105,53 @@ def logsnr_timesteps(alphas_cumprod: torch.Tensor, steps: int) -> list[int]:
     if ts[-1] < 0:
         return [round(len(abar) - i * len(abar) / steps) - 1 for i in range(steps)]
     return ts
+
+
+def _stepped(make, grid=None):
+    """A sampler builder, (training config, steps) -> a diffusers scheduler set to its timesteps:
+    its own spacing, or `grid(alphas_cumprod, steps)`."""
+
+    def build(config: dict, steps: int):
+        s = make(config)
+        if grid is None:
+            s.set_timesteps(steps)
+        else:
+            s.set_timesteps(timesteps=grid(s.alphas_cumprod, steps))
+        return s
+
+    return build
+
+
+def _dpm_solver(algorithm_type: str):
+    # Thresholding clips each predicted x0 to [-1, 1], as DDPM's and DDIM's clip_sample do: our cosine
+    # schedule's first step (sqrt(alpha_bar) = 5e-5) would blow the UNet's error up 20,000-fold.
+    return lambda config: _diffusers().DPMSolverMultistepScheduler.from_config(
+        config, algorithm_type=algorithm_type, timestep_spacing="trailing", thresholding=True, sample_max_value=1.0
+    )
+
+
+# Samplers for a trained model, built from its training schedule. "trailing" timesteps start
+# at t = T - 1, which matters with few steps (Lin et al. 2024, "Common Diffusion Noise Schedules
+# and Sample Steps are Flawed", table 2).
+SCHEDULERS = {
+    "ddpm": _stepped(lambda config: _diffusers().DDPMScheduler.from_config(config, timestep_spacing="trailing")),
+    "ddim": _stepped(lambda config: _diffusers().DDIMScheduler.from_config(config, timestep_spacing="trailing")),
+    "dpm++": _stepped(_dpm_solver("dpmsolver++")),
+    # The stochastic variant (Lu et al. 2022, "DPM-Solver++", sec. 5): fresh noise at each step,
+    # like DDPM, which corrects the small UNet's errors, at a second-order solver's step count.
+    "sde-dpm++": _stepped(_dpm_solver("sde-dpmsolver++")),
+    # The same two solvers on timesteps spaced evenly in log signal-to-noise ratio.
+    "dpm++-logsnr": _stepped(_dpm_solver("dpmsolver++"), logsnr_timesteps),
+    "sde-dpm++-logsnr": _stepped(_dpm_solver("sde-dpmsolver++"), logsnr_timesteps),
+}
+SCHEDULER_NAMES = {
+    "ddpm": "DDPM",
+    "ddim": "DDIM",
+    "dpm++": "DPM-Solver++",
+    "sde-dpm++": "SDE-DPM-Solver++",
+    "dpm++-logsnr": "DPM-Solver++, log-SNR steps",
+    "sde-dpm++-logsnr": "SDE-DPM-Solver++, log-SNR steps",
+}
 
 
 def check_guidance(guidance_scale) -> float:
@@ -282,12 +300,7 @@ class DiffusionModel(nn.Module):
     def make_scheduler(self, scheduler: str, num_inference_steps: int):
         """A fresh sampler of the kind named (one of SCHEDULERS), set to its steps."""
         scheduler, steps = check_sampler(scheduler, num_inference_steps)
-        s = SCHEDULERS[scheduler](_training_config(self.scheduler))
-        if scheduler in LOGSNR_SCHEDULERS:
-            s.set_timesteps(timesteps=logsnr_timesteps(self.scheduler.alphas_cumprod, steps))
-        else:
-            s.set_timesteps(steps)
-        return s
+        return SCHEDULERS[scheduler](_training_config(self.scheduler), steps)
 
     @property
     def prediction_type(self) -> str:
