@@ -6,15 +6,14 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import torch  # noqa: E402
-
-from playground.ui import build_app  # noqa: E402
-from playground.ui.app import launch  # noqa: E402
-
 
 def main() -> None:
-    # Spaces tell the container's cores in CPU_CORES; elsewhere use the machine's.
-    torch.set_num_threads(int(os.environ.get("CPU_CORES") or os.cpu_count() or 1))
+    from playground import compute
+
+    compute.configure(compute.cores())  # before torch is imported: see playground/compute.py
+    from playground.ui import build_app
+    from playground.ui.app import launch
+
     launch(
         build_app(),
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

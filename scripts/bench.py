@@ -193,6 +193,11 @@ def main(argv=None) -> int:
             Path(args.json).write_text(json.dumps({"cold_start": out}, indent=2) + "\n")
         return 0
 
+    from playground import compute
+
+    # As app.py, before torch is imported; the in-process sampler timing (--sampler) also runs the
+    # UNet on the compute thread, as the app does.
+    compute.configure(compute.cores())
     from playground import weights
     from playground.images import to_pil
     from playground.models.diffusion import read_sampling

@@ -311,6 +311,9 @@ def main(argv=None) -> int:
     if args.url:
         url, pid = args.url, args.server_pid
     else:
+        from playground import compute
+
+        compute.configure(compute.cores())  # as app.py, before torch is imported
         from playground.ui import build_app
         from playground.ui.app import launch
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from playground import compute
 from playground.limits import MAX_GUIDANCE, MAX_STEPS, check_number
 from playground.models import kernels
 from playground.models.common import Cost, LatentSpace, count_parameters, device_of, label_tensor, make_generator
@@ -317,7 +318,10 @@ class DiffusionModel(nn.Module):
         return self.kernels
 
     def _unet(self, x: torch.Tensor, t, y: torch.Tensor, k: kernels.Kernels | None = None) -> torch.Tensor:
-        k = k or self.kernels
+        """One UNet pass, on the app's compute thread where it has one (playground/compute.py)."""
+        return compute.run(self._forward, x, t, y, k or self.kernels)
+
+    def _forward(self, x: torch.Tensor, t, y: torch.Tensor, k: kernels.Kernels) -> torch.Tensor:
         with k.autocast():
             return self.unet(k.prepare(x), t, class_labels=y).sample.float().contiguous()
 

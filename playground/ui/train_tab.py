@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import gradio as gr
 from PIL import Image
 
-from playground import plots, weights
+from playground import compute, plots, weights
 from playground.images import grid
 from playground.live import BATCH_SIZE, BETA, BUDGET_S, DEFAULT_LR, IMAGES, LATENT, LR, LiveRun, Settings
 from playground.models import FAMILY_TITLES
@@ -68,7 +68,7 @@ def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
     """The samples, the loss curves and a line saying where the run is."""
     s = run.settings
     one_each = run.per_class == 1  # one image per class (diffusion): two rows of five, drawn larger
-    samples = grid(run.samples(), nrow=5 if one_each else run.per_class, scale=4 if one_each else 2)
+    samples = grid(compute.run(run.samples), nrow=5 if one_each else run.per_class, scale=4 if one_each else 2)
     steps = [h["step"] for h in run.history]
     keys = [k for k in (run.history[0] if run.history else {}) if k not in ("step", "seconds")]
     series = {k: (steps, [h[k] for h in run.history]) for k in keys}
@@ -143,7 +143,7 @@ def live_train(
         try:
             while run.budget_left > 0:
                 t0 = time.perf_counter()
-                run.train_for(SLICE_S)
+                compute.run(run.train_for, SLICE_S)  # all the cores, between the UNet passes of others
                 shown = _shown(run)
                 yield shown
                 time.sleep((time.perf_counter() - t0) * REST)
