@@ -8,7 +8,8 @@ regions waits for a wake-up. Gradio runs each request on whichever thread of its
 every one that computed kept its team: a diffusion run took twice as long in the server as in the
 main thread (docs/results.md, "One thread for parallel work").
 
-`configure(cores)` starts the thread; the app calls it before it imports torch (app.py,
+`run` moves one call there, `ahead` a stream of steps (each computed while the caller sends the
+one before). `configure(cores)` starts the thread; the app calls it before it imports torch (app.py,
 scripts/bench.py, scripts/loadtest.py). Without it, as in the training scripts and the tests,
 `run` calls in the caller's thread.
 """
@@ -20,7 +21,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -100,3 +101,24 @@ def run(fn: Callable[..., T], /, *args, **kw) -> T:
             return fn(*args, **kw)
 
     return _executor.submit(contextvars.copy_context().run, call).result()
+
+
+_END = object()
+
+
+def ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, each computed on the compute thread while the caller works on the one before (a
+    streamed step's pictures, and Gradio sending them, overlap the next step's UNet passes). The
+    items must not change once given. In place when there is no compute thread."""
+    if _executor is None:
+        yield from items
+        return
+    context = contextvars.copy_context()
+    pending = _executor.submit(context.run, next, items, _END)
+    try:
+        while (item := pending.result()) is not _END:
+            pending = _executor.submit(context.run, next, items, _END)
+            yield item
+    finally:  # the caller stopped early, or a step failed: let the step in flight end, then close
+        pending.cancel() or pending.exception()
+        _executor.submit(context.run, items.close).result()

@@ -1,5 +1,6 @@
 """The compute thread (playground/compute.py): the app's UNet passes run on one thread with all the
-cores, every other thread computes with one, and callers see the same results and errors."""
+cores, every other thread computes with one, and callers see the same results and errors; a stream
+of steps is computed one step ahead there."""
 
 from __future__ import annotations
 
@@ -59,6 +60,16 @@ try:
     compute.run(int, "not a number")
 except ValueError as exc:
     out["error"] = str(exc)
+
+def steps():  # a streamed sampler: each step computed ahead on the compute thread, closed there
+    try:
+        for i in range(5):
+            yield [i, threading.current_thread().name]
+    finally:
+        out["closed_on"] = threading.current_thread().name
+stream = compute.ahead(steps())
+out["ahead"] = [next(stream), next(stream)]
+stream.close()  # a visitor who leaves mid-stream
 print(json.dumps(out))
 """
 
@@ -75,6 +86,8 @@ def test_the_unet_runs_on_the_compute_thread_with_all_cores():
     assert out["unet_ran_on"] == [[f"{compute.THREAD_NAME}_0", True]]  # with the caller's inference mode
     assert out["context"] == "the caller's"
     assert "not a number" in out["error"]
+    assert out["ahead"] == [[0, f"{compute.THREAD_NAME}_0"], [1, f"{compute.THREAD_NAME}_0"]]
+    assert out["closed_on"] == f"{compute.THREAD_NAME}_0"
     # The same images as where every pass runs in the caller's thread (this process: not configured).
     torch.manual_seed(0)
     model = build_tiny("diffusion")
@@ -85,6 +98,10 @@ def test_the_unet_runs_on_the_compute_thread_with_all_cores():
 def test_without_configure_everything_runs_in_the_callers_thread():
     assert not compute.configured()
     assert compute.run(threading.current_thread) is threading.current_thread()
+
+
+def test_ahead_without_a_compute_thread_gives_the_items_in_place():
+    assert list(compute.ahead(iter(range(4)))) == [0, 1, 2, 3]
 
 
 def test_configure_refuses_no_cores():

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from playground import plots, weights
+from playground import compute, plots, weights
 from playground.images import gif, grid, to_pil
 from playground.limits import MAX_DIFFUSION_IMAGES, MAX_GUIDANCE, MAX_STEPS
 from playground.models import make_generator
@@ -106,9 +106,9 @@ def diffusion_sample(
     common.check_budget(model, r.n, cost, f"{SCHEDULER_NAMES[scheduler]} with {steps} steps")
     frames = []
     t0 = time.perf_counter()
-    trajectory = model.trajectory(
+    trajectory = compute.ahead(model.trajectory(
         z, labels, num_inference_steps=steps, scheduler=scheduler, guidance_scale=guidance, generator=g
-    )
+    ))  # fmt: skip
     sent = None  # when the last frame was streamed
     for frame in trajectory:
         xt, x0 = grid(frame["x_t"], nrow, scale=FRAME_SCALE), grid(frame["x0"], nrow, scale=FRAME_SCALE)
