@@ -17,12 +17,13 @@ scripts/bench.py, scripts/loadtest.py). Without it, as in the training scripts a
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -82,25 +83,31 @@ def configured() -> bool:
     return _executor is not None
 
 
-def on_compute_thread() -> bool:
-    return _thread is not None and threading.current_thread() is _thread
+def _here() -> bool:
+    """Whether work runs in the caller's thread: there is no compute thread, or this is it."""
+    return _executor is None or threading.current_thread() is _thread
 
 
-def run(fn: Callable[..., T], /, *args, **kw) -> T:
-    """`fn(*args, **kw)` on the compute thread, with the caller's grad mode, inference mode and
-    context variables (Gradio's request), and its result or exception here; called in place when
-    there is no compute thread or this is it."""
-    if _executor is None or on_compute_thread():
-        return fn(*args, **kw)
+def _submit(fn: Callable[..., T], *args) -> Future[T]:
+    """`fn(*args)` queued on the compute thread with the caller's grad mode, inference mode and
+    context variables (Gradio's request)."""
     import torch
 
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
 
     def call() -> T:
         with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-            return fn(*args, **kw)
+            return fn(*args)
 
-    return _executor.submit(contextvars.copy_context().run, call).result()
+    return _executor.submit(contextvars.copy_context().run, call)
+
+
+def run(fn: Callable[..., T], /, *args, **kw) -> T:
+    """`fn(*args, **kw)` on the compute thread, as the caller would run it (`_submit`), and its result
+    or exception here; called in place when there is no compute thread or this is it."""
+    if _here():
+        return fn(*args, **kw)
+    return _submit(functools.partial(fn, *args, **kw)).result()
 
 
 _END = object()
@@ -109,16 +116,15 @@ _END = object()
 def ahead(items: Iterator[T]) -> Iterator[T]:
     """`items`, each computed on the compute thread while the caller works on the one before (a
     streamed step's pictures, and Gradio sending them, overlap the next step's UNet passes). The
-    items must not change once given. In place when there is no compute thread."""
-    if _executor is None:
+    items must not change once given. In place when there is no compute thread or this is it."""
+    if _here():
         yield from items
         return
-    context = contextvars.copy_context()
-    pending = _executor.submit(context.run, next, items, _END)
+    pending = _submit(next, items, _END)
     try:
         while (item := pending.result()) is not _END:
-            pending = _executor.submit(context.run, next, items, _END)
+            pending = _submit(next, items, _END)
             yield item
     finally:  # the caller stopped early, or a step failed: let the step in flight end, then close
         pending.cancel() or pending.exception()
-        _executor.submit(context.run, items.close).result()
+        _submit(items.close).result()
