@@ -5,6 +5,8 @@ offline, and a test can look at them."""
 from __future__ import annotations
 
 import io
+import os
+import sys
 import threading
 
 import numpy as np
@@ -18,13 +20,28 @@ class _Pyplot:
     def __getattr__(self, name: str):
         import matplotlib
 
-        matplotlib.use("Agg")
+        matplotlib.use("agg")
         import matplotlib.pyplot
 
         return getattr(matplotlib.pyplot, name)
 
 
 plt = _Pyplot()
+
+
+def use_agg() -> None:
+    """Choose the Agg backend without importing pyplot, spelt as Gradio spells it. Gradio sets
+    "agg" around every request, and matplotlib compares the name as written: unless it is already
+    "agg", matplotlib calls `pyplot.switch_backend`, and while another thread is importing pyplot
+    (a figure of the warm start) that is half-loaded and the request fails (one first click in
+    four at a warm start)."""
+    if "matplotlib" in sys.modules:
+        import matplotlib
+
+        matplotlib.use("agg")
+    else:
+        os.environ["MPLBACKEND"] = "agg"  # read when matplotlib is first imported
+
 
 _lock = threading.Lock()  # pyplot's state is global: one figure at a time
 COLORS = ["#4f46e5", "#db2777", "#059669", "#d97706", "#0891b2", "#7c3aed"]

@@ -121,3 +121,25 @@ def test_the_start_does_without_diffusers(tiny_weights_both):
     env = {**os.environ, weights.WEIGHTS_ENV: str(tiny_weights_both)}
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.stdout.strip().splitlines()[-1] == "('ddpm', 7, 2.5)"  # the tiny Fashion-MNIST model's own
+
+
+@pytest.mark.parametrize("mplbackend", [None, "Agg"])
+def test_a_request_does_not_touch_pyplot_while_the_warm_start_imports_it(mplbackend):
+    """Gradio sets matplotlib's backend to "agg" around every request. While the warm start's
+    thread is importing pyplot (a figure among the openings), `sys.modules` holds a half-loaded
+    pyplot, and unless "agg" was already chosen, spelt so, matplotlib called its missing
+    `switch_backend` and the request failed. A new process: matplotlib reads MPLBACKEND once."""
+    code = (
+        "import sys, types; from playground import plots; plots.use_agg(); import matplotlib; "
+        "sys.modules['matplotlib.pyplot'] = types.ModuleType('matplotlib.pyplot'); "  # as if half-loaded
+        "from gradio.utils import MatplotlibBackendMananger as M\n"
+        "with M(): pass\n"
+        "with M(): pass\n"
+        "print(matplotlib.get_backend())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    if mplbackend:  # the user's own, as matplotlib's documentation spells it
+        env["MPLBACKEND"] = mplbackend
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "agg"

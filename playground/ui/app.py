@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from playground import weights
+from playground import plots, weights
 from playground.ui import (
     common,
     compare_tab,
@@ -276,6 +276,7 @@ def launch(
     # Keep 1,000 events and summarise them once per 1,000 (read when the queue is made).
     for name, value in ANALYTICS.items():
         os.environ.setdefault(name, value)
+    plots.use_agg()
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     # show_error: a request Gradio itself refuses (a word where a number belongs, a file that is
     # not an image) says why, instead of a bare "error"; our own messages are gr.Error already.
