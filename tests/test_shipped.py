@@ -234,15 +234,16 @@ def test_a_diffusion_interpolation_from_a_test_image_starts_at_that_image(datase
 @pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["ddim", "dpm++"])
 def test_the_deterministic_samplers_make_the_asked_class(scheduler):
-    """The diffusion tab offers DDIM and DPM-Solver++ too. 100 MNIST samples in 10 steps, judged by
-    the classifier: measured 71 % (DDIM) and 81 % (DPM-Solver++ with thresholding); DPM-Solver++
-    without it gave 21 %, barely above chance (10 %). The default sampler is held to metrics.json."""
+    """The deterministic samplers, MNIST's default among them. 100 MNIST samples in 10 steps at the
+    model's guidance, judged by the classifier: the v-prediction model shipped since 2026-12-07
+    measured 98 % with both. The epsilon model before it measured 71 % (DDIM) and 81 %
+    (DPM-Solver++ with thresholding; 21 % without, barely above chance)."""
     model = weights.load("mnist", "diffusion", SHIPPED)
     classifier = weights.load("mnist", "classifier", SHIPPED)
     labels = torch.arange(10).repeat_interleave(10)
     images = model.sample(len(labels), seed=0, class_labels=labels, scheduler=scheduler, num_inference_steps=10)
     accuracy = (classifier.predict_proba(images).argmax(1) == labels).float().mean().item()
-    assert accuracy >= 0.5, f"{scheduler}: {accuracy:.2f}"
+    assert accuracy >= 0.9, f"{scheduler}: {accuracy:.2f}"
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
