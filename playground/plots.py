@@ -33,8 +33,8 @@ def use_agg() -> None:
     """Choose the Agg backend without importing pyplot, spelt as Gradio spells it. Gradio sets
     "agg" around every request, and matplotlib compares the name as written: unless it is already
     "agg", matplotlib calls `pyplot.switch_backend`, and while another thread is importing pyplot
-    (a figure of the warm start) that is half-loaded and the request fails (one first click in
-    four at a warm start)."""
+    (a figure of the warm start) that is half-loaded and the request fails (README, "A start that
+    answers fast")."""
     if "matplotlib" in sys.modules:
         import matplotlib
 

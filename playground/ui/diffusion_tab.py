@@ -26,9 +26,9 @@ from playground.ui import common, results
 LESSON = """### Learn to undo noise
 The **forward process** destroys an image by adding a little Gaussian noise at each of 1000
 timesteps, until only noise is left. A **UNet** is trained for one job: given a noisy image and
-its timestep, predict the noise in it (the MNIST model predicts *v*, a mix of the noise and the
-image that gives the noise back and stays accurate where the image is almost all noise, so its
-deterministic sampler works in 10 steps). To **generate**, start from pure noise `x_T` — the
+its timestep, predict the noise in it (or *v*, a mix of the noise and the image that gives the
+noise back and stays accurate where the image is almost all noise: a model that predicts v
+samples well with the deterministic samplers). To **generate**, start from pure noise `x_T` — the
 diffusion model's "latent vector", as large as the image — and remove the predicted noise step
 by step. The **scheduler** decides which steps and how: DDPM adds fresh noise at every step,
 DDIM and DPM-Solver++ are deterministic and need far fewer steps, and SDE-DPM-Solver++ takes
