@@ -18,9 +18,7 @@ class _Pyplot:
     figure is drawn, and matplotlib is a second of its start (README, "Speed and load")."""
 
     def __getattr__(self, name: str):
-        import matplotlib
-
-        matplotlib.use("agg")
+        use_agg()
         import matplotlib.pyplot
 
         return getattr(matplotlib.pyplot, name)
