@@ -18,7 +18,7 @@ from playground.data import DATASETS, UNCONDITIONAL, DataError, draw_classes, ge
 from playground.images import grid, to_uint8
 from playground.limits import MAX_CLI_IMAGES, MAX_SEED
 from playground.models import FAMILIES
-from playground.models.diffusion import SCHEDULERS
+from playground.models.diffusion import SCHEDULER_NAMES
 
 OPTION_FLAGS = {"num_inference_steps": "steps", "scheduler": "scheduler", "guidance_scale": "guidance-scale",
                 "truncation": "truncation"}  # fmt: skip
@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--steps", type=int, help="diffusion sampler steps (default: the model's own)")
-    s.add_argument("--scheduler", help=f"diffusion sampler: {', '.join(SCHEDULERS)} (default: the model's own)")
+    s.add_argument(
+        "--scheduler",
+        help=f"diffusion sampler: {', '.join(SCHEDULER_NAMES)} (default: the model's own; "
+        "distilled: the model's distilled student, at its own steps and guidance)",
+    )
     s.add_argument("--guidance-scale", type=float, help="diffusion classifier-free guidance (default: the model's own)")
     s.add_argument("--truncation", type=float, help="GAN truncation ψ, in (0, 1] (default: the model's own)")
     s.add_argument("--out", required=True, help="FILE.npz (images, labels) or FILE.png (a grid)")

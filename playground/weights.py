@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 from playground.data import DATASETS, get_info
 from playground.models import REGISTRY, make_generator
+from playground.models.diffusion import DISTILLED, STUDENT_DIR, read_sampling
 
 MODEL_KINDS = tuple(REGISTRY)
 MANIFEST = "manifest.sha256"
@@ -267,10 +268,14 @@ def _read_latent_maps(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
 def training_summary(dataset: str, kind: str, root: Path | None = None) -> dict | None:
     """A shipped model's training record (<kind>/training/summary.json, written by scripts/train.py),
-    or None when there is none or it cannot be read."""
-    path = Path(root or weights_root()) / dataset / kind / "training" / "summary.json"
+    or None when there is none or it cannot be read. A diffusion model that samples with its
+    distilled student gives the student's record, which holds the teacher's as `continued_from`:
+    what its default samples cost to train."""
+    folder = Path(root or weights_root()) / dataset / kind
     try:
-        return json.loads(path.read_text())
+        if kind == "diffusion" and (folder / STUDENT_DIR).is_dir() and read_sampling(folder)[0] == DISTILLED:
+            folder = folder / STUDENT_DIR
+        return json.loads((folder / "training" / "summary.json").read_text())
     except (OSError, ValueError):
         return None
 

@@ -75,9 +75,10 @@ SWEEP_STEPS = {"ddpm": [10, 25, 50, 100, 250, 1000], "ddim": [10, 25, 50, 100, 2
 
 def set_precision(model, precision: str) -> None:
     """Run a diffusion UNet in `precision` (contiguous memory: the layout does not change the
-    arithmetic). GAN and VAE always run fp32."""
-    if hasattr(model, "kernels"):
-        model.kernels = Kernels(precision)
+    arithmetic), its distilled student too. GAN and VAE always run fp32."""
+    for m in (model, getattr(model, "student", None)):
+        if hasattr(m, "kernels"):
+            m.kernels = Kernels(precision)
 
 
 def sample_many(model, n: int, labels: torch.Tensor | None, seed: int, batch_size: int, **kw) -> torch.Tensor:

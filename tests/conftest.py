@@ -29,6 +29,7 @@ from playground.models import (  # noqa: E402
     GANConfig,
     VAEConfig,
 )
+from playground.models.diffusion import STUDENT_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,6 +118,11 @@ def tiny_weights(tmp_path_factory, data_root) -> Path:
                 "--checkpoint-dir", str(root.parent / f"ckpt-{kind}"), "--config", TINY_JSON[kind], "--batch-size", "16",
                 "--snapshot-steps", "2", "--log-every", "1", "--dry-run"]  # fmt: skip
         assert run_script("train", argv) == 0
+    teacher = root / "mnist" / "diffusion"  # and its distilled student, beside it as the shipped ones are
+    assert run_script("train", ["--dataset", "mnist", "--family", "diffusion", "--data-root", str(data_root),
+                                "--init-from", str(teacher), "--out", str(teacher / STUDENT_DIR), "--distill-steps", "2",
+                                "--checkpoint-dir", str(root.parent / "ckpt-student"), "--batch-size", "16",
+                                "--log-every", "1", "--dry-run"]) == 0  # fmt: skip
     assert run_script("export_examples", ["--dataset", "mnist", "--data-root", str(data_root), "--per-class", "3",
                                           "--out", str(root / "mnist" / weights.EXAMPLES)]) == 0  # fmt: skip
     weights.write_manifest(root)
@@ -126,7 +132,7 @@ def tiny_weights(tmp_path_factory, data_root) -> Path:
                                    "--n-any", "20", "--n-nearest", "5", "--batch-size", "10", "--steps", "2",
                                    "--weights", str(root)]) == 0  # fmt: skip
     assert run_script("evaluate", ["--dataset", "mnist", "--data-root", str(data_root), "--sweep", "--sweep-n", "20",
-                                   "--sweep-steps", '{"ddpm": [2, 3], "ddim": [2]}', "--batch-size", "10",
+                                   "--sweep-steps", '{"ddpm": [2, 3], "ddim": [2], "distilled": [2]}', "--batch-size", "10",
                                    "--weights", str(root)]) == 0  # fmt: skip
     weights.clear_cache()
     return root
@@ -141,6 +147,7 @@ def tiny_weights_both(tiny_weights, tmp_path_factory) -> Path:
     shutil.copytree(tiny_weights / "mnist", root / "fashion")
     own = '{"guidance_scale": 2.5, "scheduler": "ddpm", "num_inference_steps": 7}'  # a model's own sampler
     (root / "fashion" / "diffusion" / "sampling.json").write_text(own)
+    shutil.rmtree(root / "fashion" / "diffusion" / STUDENT_DIR)  # a model without a distilled student
     gan_config = root / "fashion" / "gan" / "config.json"  # and a GAN's own truncation
     gan_config.write_text(json.dumps({**json.loads(gan_config.read_text()), "truncation": 0.5}))
     weights.write_manifest(root)

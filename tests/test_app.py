@@ -75,6 +75,20 @@ def test_diffusion_handlers(use_weights, monkeypatch):
     assert Image.open(frames[-1][3]).n_frames == 5  # the GIF keeps every step
 
 
+def test_the_diffusion_tab_offers_the_distilled_student_where_there_is_one(use_both_weights):
+    assert ("Distilled student", "distilled") in diffusion_tab.scheduler_choices("mnist")
+    assert "distilled" not in [name for _, name in diffusion_tab.scheduler_choices("fashion")]
+    steps, w = diffusion_tab.distilled_sampler("mnist")
+    assert (steps, w) == (2, common.load("mnist", "diffusion").guidance_scale)  # distilled at the teacher's own
+    assert diffusion_tab.on_scheduler("mnist", "distilled") == [steps, w]  # choosing it sets both
+    frames = list(diffusion_tab.diffusion_sample("mnist", "7", 2, 0, "distilled", steps, w))
+    assert "2 network evaluations per image" in frames[-1][2] and "built in" in frames[-1][2]
+    with pytest.raises(gr.Error, match="samples in 2 steps"):
+        next(diffusion_tab.diffusion_sample("mnist", "7", 2, 0, "distilled", 5, w))
+    with pytest.raises(gr.Error, match="no distilled student"):
+        next(diffusion_tab.diffusion_sample("fashion", "7", 2, 0, "distilled", steps, w))
+
+
 def test_any_class_samples_the_data_and_unconditional_gives_no_class(use_weights):
     """ "any" draws each image's class from p(y) with the seed, then samples that class; the
     "unconditional" choice gives the model no class at all."""
@@ -383,7 +397,13 @@ def test_copy_and_sweep_figures_read_their_files(use_weights, monkeypatch):
     assert image.size[0] > 300 and "nearest training image" in text
     image, text = compare_tab.sweep_figure("mnist")
     sweep = json.loads((use_weights / "mnist" / "sweep.json").read_text())
-    assert [(p["scheduler"], p["steps"]) for p in sweep["points"]] == [("ddpm", 2), ("ddpm", 3), ("ddim", 2)]
+    points = [(p["scheduler"], p["steps"], p["nfe"]) for p in sweep["points"]]
+    assert points == [
+        ("ddpm", 2, 4),
+        ("ddpm", 3, 6),
+        ("ddim", 2, 4),
+        ("distilled", 2, 2),
+    ]  # the student: guidance built in
     for p in sweep["points"]:
         assert f"| {p['scheduler']} | {p['steps']} | {p['nfe']} | {p['fid']:.1f} |" in text
     assert sweep["command"] in text and f"on {sweep['hardware']['cpu']} (" in text

@@ -282,9 +282,15 @@ def test_every_tab_on_the_other_dataset(page):
     assert page.get_by_role("option", name="Ankle boot", exact=True).count() == 1
     page.keyboard.press("Escape")
     assert sampler_shown(page) == ("DDPM", "7", "2.5")  # the Fashion-MNIST models' own (tests/conftest.py)
+    student = page.locator("#diffusion-scheduler label").filter(has_text="Distilled student")
+    assert student.count() == 0  # this model has no distilled student
     assert truncation_shown(page) == "0.5"
     choose_dataset(page, "MNIST")
     assert sampler_shown(page) == ("SDE-DPM-Solver++", "20", "1.5")
+    student.click()  # choosing MNIST's student sets the steps and guidance it was distilled for
+    page.wait_for_function("() => [...document.querySelectorAll('input[aria-label=\"number input for Steps\"]')]"
+                           ".some(e => e.offsetParent && e.value === '2')")  # fmt: skip
+    assert sampler_shown(page) == ("Distilled student", "2", "1.5")
     assert truncation_shown(page) == "0.9"
 
 

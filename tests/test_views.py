@@ -82,7 +82,7 @@ def test_warm_start_loads_every_model_and_fills_every_opening(use_both_weights):
     took = warm.prepare(DATASETS)
     assert {k.split("/")[1] for k in took} == {"gan", "vae", "classifier"}  # diffusion: after the start
     assert {k.split("/")[0] for k in took} == set(DATASETS)
-    warm.tune(DATASETS)
+    assert warm.tune(DATASETS) == 0
     for dataset in DATASETS:
         assert weights.load(dataset, "diffusion").kernels.ms_per_pass is not None
     results.clear()

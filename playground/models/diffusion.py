@@ -8,6 +8,7 @@ DDPM (stochastic, Ho et al. 2020), DDIM (deterministic, Song et al. 2021) or DPM
 "null" class, and the guided noise estimate is eps_null + w * (eps_class - eps_null).
 
 Weights are diffusers' own layout (`unet/`, `scheduler/`), so `diffusers` loads them by itself.
+A model may carry a distilled student beside it (`student/`, the same layout; see DISTILLED).
 """
 
 from __future__ import annotations
@@ -145,6 +146,11 @@ SCHEDULERS = {
     "dpm++-logsnr": _stepped(_dpm_solver("dpmsolver++"), logsnr_timesteps),
     "sde-dpm++-logsnr": _stepped(_dpm_solver("sde-dpmsolver++"), logsnr_timesteps),
 }
+# The model's distilled student (STUDENT_DIR, trained by `scripts/train.py --distill-steps`,
+# playground/training/distill.py): a second UNet that takes in one DDIM step what the model takes
+# in several, its guidance built in, so a guided image costs one evaluation per step, not two.
+DISTILLED = "distilled"
+STUDENT_DIR = "student"
 SCHEDULER_NAMES = {
     "ddpm": "DDPM",
     "ddim": "DDIM",
@@ -152,6 +158,7 @@ SCHEDULER_NAMES = {
     "sde-dpm++": "SDE-DPM-Solver++",
     "dpm++-logsnr": "DPM-Solver++, log-SNR steps",
     "sde-dpm++-logsnr": "SDE-DPM-Solver++, log-SNR steps",
+    DISTILLED: "Distilled student",
 }
 
 
@@ -163,10 +170,10 @@ def check_guidance(guidance_scale) -> float:
 
 
 def check_sampler(scheduler, num_inference_steps) -> tuple[str, int]:
-    """A sampler's name and step count, or ValueError if the name is not one of SCHEDULERS or the
-    steps are not an integer from 1 to MAX_STEPS."""
-    if not isinstance(scheduler, str) or scheduler not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+    """A sampler's name and step count, or ValueError if the name is not one of SCHEDULER_NAMES
+    (SCHEDULERS, or DISTILLED) or the steps are not an integer from 1 to MAX_STEPS."""
+    if not isinstance(scheduler, str) or scheduler not in SCHEDULER_NAMES:
+        raise ValueError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULER_NAMES)}")
     if not isinstance(num_inference_steps, int | float):
         raise ValueError(f"steps must be a whole number, not {num_inference_steps!r}")
     return scheduler, check_number(num_inference_steps, "steps", 1, MAX_STEPS)
@@ -190,6 +197,9 @@ DEFAULT_GUIDANCE = 1.5
 # trained model samples with unless told, the one its metrics were measured with. Each key may be
 # missing (the defaults above): weights saved before the file existed, or before it named a sampler.
 SAMPLING_FILE = "sampling.json"
+# {"guidance_scale": w} beside a distilled student's unet: the guidance distilled into it, which
+# its teacher's DISTILLED sampler asks for (the student itself samples at guidance 1).
+DISTILLED_FILE = "distilled.json"
 SAMPLING_DEFAULTS = {
     "guidance_scale": DEFAULT_GUIDANCE,
     "scheduler": DEFAULT_SCHEDULER,
@@ -200,6 +210,20 @@ INVERSION_STEPS = 10  # DDIM inversion: see DiffusionModel.encode
 # click decodes in half the time of 20 (its FID: docs/results.md, "Diffusion samplers").
 NOISE_SPACE_SCHEDULER = "sde-dpm++"
 NOISE_SPACE_STEPS = 10
+
+
+def read_built_in_guidance(path: str | Path) -> float | None:
+    """The guidance scale distilled into the model saved in `path` (its DISTILLED_FILE), None for
+    a model that is no student; ValueError if the file is damaged."""
+    file = Path(path) / DISTILLED_FILE
+    if not file.is_file():
+        return None
+    try:
+        return check_guidance(json.loads(file.read_text())["guidance_scale"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f'{file} should hold {{"guidance_scale": the guidance it was distilled at}}: {exc!r}'
+        ) from None
 
 
 def read_sampling(path: str | Path) -> tuple[str, int, float]:
@@ -216,7 +240,7 @@ def read_sampling(path: str | Path) -> tuple[str, int, float]:
     except (ValueError, TypeError) as exc:
         want = (
             f'{{"guidance_scale": a number from 0 to {MAX_GUIDANCE:g}, "scheduler": one of '
-            f'{", ".join(SCHEDULERS)}, "num_inference_steps": an integer from 1 to {MAX_STEPS}}}'
+            f'{", ".join(SCHEDULER_NAMES)}, "num_inference_steps": an integer from 1 to {MAX_STEPS}}}'
         )
         raise ValueError(f"{sampling} should hold {want}: {exc}") from None
     return scheduler, steps, guidance
@@ -235,14 +259,24 @@ class DiffusionModel(nn.Module):
         guidance_scale: float = DEFAULT_GUIDANCE,
         sampler: str = DEFAULT_SCHEDULER,
         num_inference_steps: int = DEFAULT_STEPS,
+        student: DiffusionModel | None = None,
+        built_in_guidance: float | None = None,
     ):
+        """`student`: a distilled student of this model (DISTILLED), which samples with DDIM at its
+        own steps and guidance 1, its `built_in_guidance` the scale it was distilled at (None for
+        a model that is no student)."""
         super().__init__()
         self.unet = unet.eval()
         self.scheduler = scheduler  # the training noise schedule, which every sampler is built from
-        # the sampler this model uses unless told: the name of one of SCHEDULERS, its steps, its guidance
+        self.built_in_guidance = None if built_in_guidance is None else check_guidance(built_in_guidance)
+        if student is not None and student.built_in_guidance is None:
+            raise ValueError(f"a student must say the guidance it was distilled at (its {DISTILLED_FILE})")
+        self.student = student.eval() if student is not None else None
+        # the sampler this model uses unless told: the name of one of SCHEDULER_NAMES, its steps, its guidance
         self.guidance_scale = check_guidance(guidance_scale)
         self.sampler, self.num_inference_steps = check_sampler(sampler, num_inference_steps)
         self.kernels = kernels.Kernels()  # fp32, contiguous, until `tune` measures this machine
+        self.check_student(self.sampler, self.num_inference_steps, self.guidance_scale)
 
     @classmethod
     def from_config(cls, config: DiffusionConfig) -> DiffusionModel:
@@ -257,15 +291,27 @@ class DiffusionModel(nn.Module):
             if settings.pop("_name_or_path", None) is not None:
                 config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
         (Path(path) / SAMPLING_FILE).write_text(json.dumps(self.sampling) + "\n")
+        if self.built_in_guidance is not None:
+            (Path(path) / DISTILLED_FILE).write_text(json.dumps({"guidance_scale": self.built_in_guidance}) + "\n")
+        if self.student is not None:
+            self.student.save_pretrained(Path(path) / STUDENT_DIR)
 
     def own_sampler(
         self, scheduler: str | None = None, num_inference_steps: int | None = None, guidance_scale: float | None = None
     ) -> tuple[str, int, float]:
-        """The scheduler, steps and guidance scale to sample with: each one given, or None for the model's own."""
+        """The scheduler, steps and guidance scale to sample with: each one given, or None for the
+        model's own (the student's own for DISTILLED)."""
+        scheduler = self.sampler if scheduler is None else scheduler
+        own = self.distilled_sampling() if scheduler == DISTILLED else None
+        own_steps, own_guidance = (
+            (own["num_inference_steps"], own["guidance_scale"])
+            if own
+            else (self.num_inference_steps, self.guidance_scale)
+        )
         return (
-            self.sampler if scheduler is None else scheduler,
-            self.num_inference_steps if num_inference_steps is None else num_inference_steps,
-            self.guidance_scale if guidance_scale is None else guidance_scale,
+            scheduler,
+            own_steps if num_inference_steps is None else num_inference_steps,
+            own_guidance if guidance_scale is None else guidance_scale,
         )
 
     @property
@@ -279,10 +325,48 @@ class DiffusionModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> DiffusionModel:
+        """The model saved in `path`, with its distilled student where `path/student` holds one."""
         scheduler, steps, guidance = read_sampling(path)
         unet = _diffusers().UNet2DModel.from_pretrained(path, subfolder="unet")
         noise = _diffusers().DDPMScheduler.from_pretrained(path, subfolder="scheduler")
-        return cls(unet, noise, guidance, scheduler, steps)
+        student = cls.from_pretrained(Path(path) / STUDENT_DIR) if (Path(path) / STUDENT_DIR).is_dir() else None
+        return cls(unet, noise, guidance, scheduler, steps, student, read_built_in_guidance(path))
+
+    @property
+    def distilled_guidance(self) -> float | None:
+        """The guidance built into this model's student, None without one."""
+        return None if self.student is None else self.student.built_in_guidance
+
+    def check_student(self, scheduler: str, num_inference_steps: int, guidance_scale: float) -> None:
+        """For the DISTILLED sampler, ValueError unless this model has a student and the steps and
+        guidance are the ones it was distilled for (it learned those timesteps, at that guidance)."""
+        if scheduler != DISTILLED:
+            return
+        if self.student is None:
+            raise ValueError(
+                "this diffusion model has no distilled student: choose another scheduler "
+                "(or train one: python scripts/train.py --distill-steps, docs/results.md)"
+            )
+        if num_inference_steps != self.student.num_inference_steps:
+            raise ValueError(
+                f"the distilled student samples in {self.student.num_inference_steps} steps, "
+                f"the ones it learned, not {num_inference_steps}"
+            )
+        if guidance_scale != self.distilled_guidance:
+            raise ValueError(
+                f"the distilled student's guidance scale is built in at {self.distilled_guidance:g}: "
+                f"give {self.distilled_guidance:g}, not {guidance_scale:g}, or choose another scheduler"
+            )
+
+    def distilled_sampling(self) -> dict | None:
+        """The DISTILLED sampler's options, as `sampling_options` takes them, or None without a student."""
+        if self.student is None:
+            return None
+        return {
+            "scheduler": DISTILLED,
+            "num_inference_steps": self.student.num_inference_steps,
+            "guidance_scale": self.distilled_guidance,
+        }
 
     # --- the family interface -------------------------------------------------------------
     @property
@@ -315,6 +399,8 @@ class DiffusionModel(nn.Module):
         t = torch.full((batch,), self.scheduler.config.num_train_timesteps // 2, device=x.device)
         y = torch.zeros(batch, dtype=torch.int64, device=x.device)
         self.kernels = kernels.choose(self.unet, lambda x, k: self._unet(x, t, y, k), x)
+        if self.student is not None:
+            self.student.tune(batch)
         return self.kernels
 
     def _unet(self, x: torch.Tensor, t, y: torch.Tensor, k: kernels.Kernels | None = None) -> torch.Tensor:
@@ -362,6 +448,10 @@ class DiffusionModel(nn.Module):
         (see `sample_noise_space`)."""
         self.unet.eval()
         scheduler, steps, guidance_scale = self.own_sampler(scheduler, num_inference_steps, guidance_scale)
+        if scheduler == DISTILLED:
+            self.check_student(scheduler, steps, guidance_scale)
+            yield from self.student.trajectory(z, class_labels, steps, "ddim", 1.0, generator, noises)
+            return
         s = self.make_scheduler(scheduler, steps)
         x = z.to(device_of(self.unet)) * s.init_noise_sigma
         y = label_tensor(class_labels, len(x), self.num_classes, x.device)
@@ -419,11 +509,14 @@ class DiffusionModel(nn.Module):
         if one is out of range."""
         scheduler, steps, w = self.own_sampler(scheduler, num_inference_steps, guidance_scale)
         scheduler, steps = check_sampler(scheduler, steps)
-        return {"scheduler": scheduler, "num_inference_steps": steps, "guidance_scale": check_guidance(w)}
+        w = check_guidance(w)
+        self.check_student(scheduler, steps, w)
+        return {"scheduler": scheduler, "num_inference_steps": steps, "guidance_scale": w}
 
     def describe_sampling(self, **options) -> str:
         o = self.sampling_options(**options)
-        return f"{o['scheduler']}, {o['num_inference_steps']} steps, guidance scale {o['guidance_scale']:g}"
+        built_in = " (built in)" if o["scheduler"] == DISTILLED else ""
+        return f"{o['scheduler']}, {o['num_inference_steps']} steps, guidance scale {o['guidance_scale']:g}{built_in}"
 
     def latent_space(self) -> LatentSpace:
         return NoiseSpace(self)
@@ -522,7 +615,9 @@ class DiffusionModel(nn.Module):
         class_labels=None,
         scheduler: str | None = None,
     ) -> Cost:
-        _, steps, guidance_scale = self.own_sampler(None, num_inference_steps, guidance_scale)
+        scheduler, steps, guidance_scale = self.own_sampler(scheduler, num_inference_steps, guidance_scale)
+        if scheduler == DISTILLED and self.student is not None:  # one pass per step, its guidance built in
+            return self.student.cost(steps, 1.0, class_labels, "ddim")
         guided = class_labels is not None and guidance_scale != 1.0
         return Cost(
             nfe=int(steps) * (2 if guided else 1),

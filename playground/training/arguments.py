@@ -127,6 +127,15 @@ def add_family_arguments(p: argparse.ArgumentParser) -> None:
         "its own guidance scale; it then samples with DDIM, N steps, guidance 1 (built in). Run again with the "
         "student as the teacher to halve again",
     )
+    p.add_argument(
+        "--teacher-substeps",
+        type=int,
+        default=2,
+        metavar="K",
+        help="with --distill-steps: the teacher's DPM-Solver++ steps between two of the student's (default 2, "
+        "the paper's halving); more give the student a target closer to the teacher's ODE, at K guided "
+        "teacher passes per training image",
+    )
 
 
 def checked(p: argparse.ArgumentParser, recipe: dict, argv) -> argparse.Namespace:
@@ -153,6 +162,8 @@ def checked(p: argparse.ArgumentParser, recipe: dict, argv) -> argparse.Namespac
             p.error("--distill-steps is for --family diffusion, with --init-from the teacher")
         if not 1 <= args.distill_steps <= 250:
             p.error("--distill-steps is a number of student steps from 1 to 250")
+        if not 2 <= args.teacher_substeps <= 50:
+            p.error("--teacher-substeps is a number of teacher steps per student step from 2 to 50")
         if args.prediction_type not in (None, "v_prediction"):
             p.error("a distilled student predicts v: leave out --prediction-type or say v_prediction")
         args.prediction_type = "v_prediction"

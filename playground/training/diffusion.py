@@ -2,7 +2,8 @@
 Salimans & Ho 2022), with the label dropped to "null" 10 % of the time so that the same network
 also predicts unconditionally (classifier-free guidance), and an EMA of the weights, which ships.
 With --distill-steps N the step is progressive distillation instead (distill.py): the student, a
-copy of the --init-from model, learns to sample in N DDIM steps what that model does in 2N."""
+copy of the --init-from model, learns to sample in N DDIM steps what that model does in 2N (or
+N x --teacher-substeps)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ class Trainer:
     def __init__(self, setup: Setup, config, initial: DiffusionModel | None = None):
         self.setup, args, acc = setup, setup.args, setup.accelerator
         self.dm = initial or DiffusionModel.from_config(config)
+        self.dm.student = None  # a student belongs to the weights it was distilled from, not to new ones
         self.distillation = None
         if args.distill_steps:  # the teacher: the model as it starts, at its own guidance (the student predicts v)
             teacher = copy.deepcopy(self.dm).to(acc.device)
-            self.distillation = Distillation(teacher, args.distill_steps, teacher.guidance_scale)
+            self.distillation = Distillation(teacher, args.distill_steps, teacher.guidance_scale, args.teacher_substeps)
         if args.prediction_type is not None:  # the same noise schedule, a new training target
             self.dm.scheduler = DDPMScheduler.from_config(
                 self.dm.scheduler.config, prediction_type=args.prediction_type
@@ -85,12 +87,12 @@ class Trainer:
 
     def distill_loss(self, x0: torch.Tensor, noise: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Progressive distillation: the student's clean image at one of its sampler's timesteps
-        against the one that takes a DDIM step to where the teacher's two steps go, weighted by
+        against the one that takes a DDIM step to where the teacher's steps go (Distillation.target), weighted by
         max(SNR, 1) (Salimans & Ho 2022, algorithm 2)."""
         d = self.distillation
-        t, t_mid, t_end = d.sample_t(len(x0), x0.device)
+        t, t_end = d.sample_t(len(x0), x0.device)
         z = self.noise.add_noise(x0, noise, t)
-        target = d.target(z, y, t, t_mid, t_end)
+        target = d.target(z, y, t, t_end)
         out = self.model(z, t, class_labels=y).sample.float()
         student_x0 = d.schedule.x0(z, out, t, "v_prediction")  # a student predicts v
         return (d.weight(t, z) * (student_x0 - target).pow(2)).mean()
@@ -121,8 +123,10 @@ class Trainer:
         if self.distillation:  # a student samples with DDIM at its steps, its guidance built in
             d = self.distillation
             self.dm.sampler, self.dm.num_inference_steps, self.dm.guidance_scale = "ddim", d.steps, 1.0
-            distilled = {"distilled": {"student_steps": d.steps, "teacher_steps": 2 * d.steps,
-                                       "teacher_guidance_scale": d.guidance, "method": "progressive distillation"}}  # fmt: skip
+            self.dm.built_in_guidance = d.guidance
+            distilled = {"distilled": {"student_steps": d.steps, "teacher_steps": d.substeps * d.steps,
+                                       "teacher_sampler": "dpm++", "teacher_guidance_scale": d.guidance,
+                                       "method": "progressive distillation"}}  # fmt: skip
         gamma = self.setup.args.min_snr_gamma
         return self.dm, {
             **distilled,

@@ -18,7 +18,10 @@ from playground.models.diffusion import (
     DEFAULT_GUIDANCE,
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
+    DISTILLED,
     SCHEDULER_NAMES,
+    STUDENT_DIR,
+    read_built_in_guidance,
     read_sampling,
 )
 from playground.ui import common, results
@@ -35,6 +38,9 @@ DDIM and DPM-Solver++ are deterministic and need far fewer steps, and SDE-DPM-So
 DPM-Solver++'s large steps while adding fresh noise like DDPM. "Log-SNR steps" places the steps
 evenly in signal-to-noise ratio rather than in time: more of them where the image takes shape,
 and a last step that starts from an almost clean image, so fewer steps give sharp details.
+A **distilled student**, where a model has one, is a copy of its UNet trained to take in one
+DDIM step where the model itself takes several (*progressive distillation*): a few steps, each
+one network evaluation, the guidance built in.
 
 **How it makes a class:** the UNet is told the class, and 10 % of the time during training
 it was told "no class". *Classifier-free guidance* pushes each step away from the unconditional
@@ -104,7 +110,7 @@ def diffusion_sample(
     labels = r.labels
     z = model.sample_latent(r.n, g, labels)
     nrow = min(r.n, 4 if r.n <= 16 else 8)
-    cost = model.cost(num_inference_steps=steps, guidance_scale=guidance, class_labels=labels)
+    cost = model.cost(num_inference_steps=steps, guidance_scale=guidance, class_labels=labels, scheduler=scheduler)
     common.check_budget(model, r.n, cost, f"{SCHEDULER_NAMES[scheduler]} with {steps} steps")
     frames = []
     t0 = time.perf_counter()
@@ -121,7 +127,10 @@ def diffusion_sample(
         if frame["last"]:
             path = Path(tempfile.mkdtemp(prefix="diffusion-")) / "denoising.gif"
             gif(frames, path, ms_per_frame=max(20, 2000 // len(frames)))
-            text = common.cost_line(f"Diffusion ({scheduler}, {steps} steps, guidance {guidance:g})", r.n, ms, cost)
+            built_in = " built in" if scheduler == DISTILLED else ""
+            text = common.cost_line(
+                f"Diffusion ({scheduler}, {steps} steps, guidance {guidance:g}{built_in})", r.n, ms, cost
+            )
             yield xt, x0, text, str(path)
         elif sent is None or now - sent >= FRAME_INTERVAL_S:
             sent = now
@@ -151,10 +160,41 @@ def default_sampler(dataset: str | None) -> tuple[str, int, float]:
     return DEFAULT_SCHEDULER, DEFAULT_STEPS, DEFAULT_GUIDANCE
 
 
+def distilled_sampler(dataset: str | None) -> tuple[int, float] | None:
+    """The steps and built-in guidance of the dataset's distilled student, read from its folder as
+    `default_sampler` reads the model's; None where there is none (or it is damaged: choosing it
+    then says so)."""
+    try:
+        if dataset and weights.has_weights(dataset, "diffusion"):
+            folder = weights.model_dir(dataset, "diffusion") / STUDENT_DIR
+            if folder.is_dir() and (guidance := read_built_in_guidance(folder)) is not None:
+                return read_sampling(folder)[1], guidance
+    except ValueError:
+        pass
+    return None
+
+
+def scheduler_choices(dataset: str | None) -> list[tuple[str, str]]:
+    """The Scheduler menu: every sampler, the distilled student only where the model has one."""
+    has_student = distilled_sampler(dataset) is not None
+    return [(title, name) for name, title in SCHEDULER_NAMES.items() if name != DISTILLED or has_student]
+
+
+def on_scheduler(dataset: str | None, scheduler: str) -> list:
+    """Steps and guidance for a newly chosen scheduler: the distilled student's own (it learned
+    those steps at that guidance, and refuses others); the others keep what is set."""
+    student = distilled_sampler(dataset) if scheduler == DISTILLED else None
+    return list(student) if student else [gr.skip(), gr.skip()]
+
+
 def sampler_updates(dataset: str | None) -> list:
     """The scheduler, steps and guidance controls set to the dataset's model's own."""
     scheduler, steps, guidance = default_sampler(dataset)
-    return [gr.Radio(value=scheduler), gr.Slider(value=steps), gr.Slider(value=guidance)]
+    return [
+        gr.Radio(choices=scheduler_choices(dataset), value=scheduler),
+        gr.Slider(value=steps),
+        gr.Slider(value=guidance),
+    ]
 
 
 def build(dataset: gr.Dropdown) -> dict:
@@ -177,13 +217,14 @@ def build(dataset: gr.Dropdown) -> dict:
     own_scheduler, own_steps, own_guidance = default_sampler(dataset.value)
     with gr.Row():
         scheduler = gr.Radio(
-            [(title, name) for name, title in SCHEDULER_NAMES.items()], value=own_scheduler, label="Scheduler",
-            elem_id="diffusion-scheduler",
+            scheduler_choices(dataset.value), value=own_scheduler, label="Scheduler", elem_id="diffusion-scheduler",
             info="Scheduler, steps and guidance open at the settings this dataset's model was measured with "
-            "(the Compare tab's numbers).",
+            "(the Compare tab's numbers). The distilled student samples only in its own steps, its guidance "
+            "built in: choosing it sets both.",
         )  # fmt: skip
         steps = gr.Slider(1, MAX_STEPS, value=own_steps, step=1, label="Steps")
         guidance = gr.Slider(0, MAX_GUIDANCE, value=own_guidance, step=0.05, label="Guidance scale (with a class)")
+    scheduler.input(on_scheduler, [dataset, scheduler], [steps, guidance], api_name=False, queue=False)
     go = gr.Button("Denoise", variant="primary")
     with gr.Row():
         current = gr.Image(format=common.IMAGE_FORMAT, label="Now: the noisy images xₜ", type="pil")

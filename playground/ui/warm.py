@@ -24,6 +24,7 @@ import gradio as gr
 import torch
 
 from playground import weights
+from playground.models.diffusion import DISTILLED
 from playground.ui import common
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,22 @@ def prepare(datasets: Iterable[str]) -> dict[str, float]:
     return took
 
 
-def tune(datasets: Iterable[str]) -> None:
+def tune(datasets: Iterable[str]) -> int:
     """Load every diffusion model, time its kernels (common.load does on a model's first load) and
-    run its first-request path once."""
+    run its first-request path once; the number that failed."""
+    failed = 0
     for dataset in datasets:
         if "diffusion" in weights.available().get(dataset, []):
             try:
                 model = common.load(dataset, "diffusion")
+                # one step, or a distilled student's own steps (it samples in no others)
+                steps = None if model.sampler == DISTILLED else 1
                 with torch.inference_mode():
-                    model.sample(1, seed=0, class_labels=0, num_inference_steps=1)
+                    model.sample(1, seed=0, class_labels=0, num_inference_steps=steps)
             except (gr.Error, ValueError, RuntimeError) as exc:  # the tab says so when used
+                failed += 1
                 log.warning("warm start: %s diffusion: %s", dataset, getattr(exc, "message", exc))
+    return failed
 
 
 def compute(openings: Iterable[Opening]) -> int:
