@@ -151,6 +151,7 @@ def test_a_student_is_distilled_from_a_teacher_and_samples_in_its_steps(data_roo
     again = ["--out", str(tmp_path / "student1"), "--distill-steps", "1", "--teacher-substeps", "3"]
     assert train.main([*args[:-1], str(student), *again]) == 0
     assert json.loads((tmp_path / "student1" / "sampling.json").read_text())["num_inference_steps"] == 1
+    assert DiffusionModel.from_pretrained(tmp_path / "student1").built_in_guidance == teacher_guidance  # carried on
     summary = json.loads((tmp_path / "student1" / "training" / "summary.json").read_text())
     assert summary["distilled"]["teacher_steps"] == 3 and summary["recipe"]["teacher_substeps"] == 3
 

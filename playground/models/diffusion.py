@@ -302,16 +302,11 @@ class DiffusionModel(nn.Module):
         """The scheduler, steps and guidance scale to sample with: each one given, or None for the
         model's own (the student's own for DISTILLED)."""
         scheduler = self.sampler if scheduler is None else scheduler
-        own = self.distilled_sampling() if scheduler == DISTILLED else None
-        own_steps, own_guidance = (
-            (own["num_inference_steps"], own["guidance_scale"])
-            if own
-            else (self.num_inference_steps, self.guidance_scale)
-        )
+        own = (scheduler == DISTILLED and self.distilled_sampling()) or self.sampling
         return (
             scheduler,
-            own_steps if num_inference_steps is None else num_inference_steps,
-            own_guidance if guidance_scale is None else guidance_scale,
+            own["num_inference_steps"] if num_inference_steps is None else num_inference_steps,
+            own["guidance_scale"] if guidance_scale is None else guidance_scale,
         )
 
     @property

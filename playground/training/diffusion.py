@@ -123,7 +123,7 @@ class Trainer:
         if self.distillation:  # a student samples with DDIM at its steps, its guidance built in
             d = self.distillation
             self.dm.sampler, self.dm.num_inference_steps, self.dm.guidance_scale = "ddim", d.steps, 1.0
-            self.dm.built_in_guidance = d.guidance
+            self.dm.built_in_guidance = d.built_in_guidance
             distilled = {"distilled": {"student_steps": d.steps, "teacher_steps": d.substeps * d.steps,
                                        "teacher_sampler": "dpm++", "teacher_guidance_scale": d.guidance,
                                        "method": "progressive distillation"}}  # fmt: skip

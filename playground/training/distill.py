@@ -116,6 +116,13 @@ class Distillation:
         self.grid = student_timesteps(self.T, steps)
         self.schedule = Schedule(teacher.scheduler.alphas_cumprod)
 
+    @property
+    def built_in_guidance(self) -> float:
+        """The guidance the student's samples carry: the teacher's sampling guidance, or, for a
+        teacher that is itself a student (sampling at 1), the guidance built into it."""
+        built_in = self.teacher.built_in_guidance
+        return self.guidance if built_in is None else built_in
+
     def sample_t(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(t, the student's next timestep) for n random steps of the student's sampler."""
         t = self.grid[torch.randint(0, self.steps, (n,))].to(device)
