@@ -103,6 +103,42 @@ def test_a_stream_is_computed_once_and_then_given_whole():
     assert len(list(stream(4))) == 4 and runs == [3, 4, 4]
 
 
+def test_heavy_work_computes_one_at_a_time_and_its_cached_answers_do_not_wait():
+    busy, overlaps, started = [0], [], threading.Event()
+
+    @results.remembered(note_at=None, heavy=True)
+    def heavy(x):
+        busy[0] += 1
+        overlaps.append(busy[0])
+        started.set()
+        time.sleep(0.2)
+        busy[0] -= 1
+        return ("done", x)
+
+    @results.remembered(note_at=None, heavy=True)
+    def streamed(n):
+        yield from ((i,) for i in range(n))
+
+    heavy(0)  # now in the cache
+    started.clear()
+    threads = [threading.Thread(target=heavy, args=(x,)) for x in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    started.wait(5)
+    t0 = time.perf_counter()
+    assert heavy(0) == ("done", 0)  # answered from the cache while the others compute
+    assert time.perf_counter() - t0 < 0.1
+    for t in threads:
+        t.join()
+    assert max(overlaps) == 1  # three computations, never two at once
+
+    abandoned = streamed(3)
+    next(abandoned)
+    assert results.HEAVY_LOCK.locked()  # held across a stream's steps
+    abandoned.close()  # the visitor left: the lock is free for the next one
+    assert not results.HEAVY_LOCK.locked() and list(streamed(2)) == [(0,), (1,)]
+
+
 def test_the_budget_refuses_a_huge_request_and_keeps_the_defaults(use_weights, monkeypatch):
     model = common.load("mnist", "diffusion")
     assert model.kernels.ms_per_pass is not None  # timed when the app first loaded it

@@ -199,7 +199,7 @@ def build_app() -> gr.Blocks:
     return demo
 
 
-# Run in the heavy slot when they open the page, as their buttons do.
+# Run in the heavy slots when they open the page, as their buttons do.
 HEAVY_OPENING = {
     diffusion_tab.diffusion_sample, compare_tab.compare, latent_tab.latent_interpolate, latent_tab.same_seed,
     latent_tab.image_space_map, latent_tab.opening_encode,
@@ -260,7 +260,7 @@ def shown_on_load(fn, outputs: list):
     return quiet
 
 
-CONCURRENCY = 2  # requests computed at once: two CPU cores; more would only share them
+CONCURRENCY = 4  # requests of one kind in progress at once: an answer from the cache is mostly sending (README)
 MAX_QUEUE = 64  # waiting requests beyond this are turned away at once with "the queue is full"
 ANALYTICS = {"GRADIO_ANALYTICS_MAX_EVENTS": "1000", "GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
 

@@ -186,9 +186,11 @@ def cost_line(what: str, n: int, ms: float, cost: Cost) -> str:
     )
 
 
-# The events that run many network passes share one slot: one visitor's heavy click leaves the
-# other requests (GAN, VAE, figures) a slot of their own instead of taking both.
-HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}
+# The events that run many network passes share a group of slots apart from the other requests
+# (GAN, VAE, figures), and compute one at a time (results.HEAVY_LOCK): a heavy click leaves the
+# other requests their slots, and a heavy view's answer from the cache does not queue behind one
+# being computed (README, "Speed and load").
+HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 4}
 
 # The compute budget of one request: no visitor's click may hold the two cores for long.
 BUDGET_S = 2.0

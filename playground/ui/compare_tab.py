@@ -37,7 +37,7 @@ Fewer denoising steps are faster but rougher. Each point is one sampler at one s
 its FID (lower is better) against the network evaluations (NFE) it spent per image."""
 
 
-@results.remembered()
+@results.remembered(heavy=True)
 def compare(dataset: str, class_name: str, n: float, seed: float) -> tuple[Image.Image, Image.Image, Image.Image, str]:
     """One seed and class through every family: a grid each, and what it cost."""
     r = common.request(dataset, class_name, n, seed)

@@ -91,7 +91,7 @@ def diffusion_forward(
     return to_pil(x[0], common.IMAGE_SCALE), to_pil(noisy[0], common.IMAGE_SCALE), plot, text
 
 
-@results.remembered(note_at=2)
+@results.remembered(note_at=2, heavy=True)
 def diffusion_sample(
     dataset: str, class_name: str, n: float, seed: float, scheduler: str, steps: float, guidance: float
 ) -> Iterator[tuple[Image.Image, Image.Image, str, str | None]]:

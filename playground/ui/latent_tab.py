@@ -157,7 +157,7 @@ def _endpoint(space: LatentSpace, dataset: str, kind: str, value) -> torch.Tenso
     raise gr.Error(f"an endpoint is a 'seed' or a 'test image', not {kind!r}")
 
 
-@results.remembered()
+@results.remembered(heavy=True)
 def latent_interpolate(
     dataset: str, family: str, kind_a: str, a, kind_b: str, b, steps: float, method: str
 ) -> tuple[Image.Image, Image.Image, Image.Image, str]:
@@ -196,7 +196,7 @@ def latent_interpolate(
     return tile(strips, 1, titles)[0], norm_plot, marked, text
 
 
-@results.remembered()
+@results.remembered(heavy=True)
 def same_seed(dataset: str, class_name: str, seed: float) -> tuple[Image.Image, str]:
     """One seed through all three families, decoded side by side."""
     r = common.request(dataset, class_name, 1, seed)
@@ -247,7 +247,7 @@ def _image_map(dataset: str) -> dict:
     return {"groups": groups, "path": points["path"], "extent": extent, "explained": float(points["explained"][0])}
 
 
-@results.remembered()
+@results.remembered(heavy=True)
 def image_space_map(dataset: str) -> tuple[Image.Image, str]:
     """One PCA fitted on real images, shared by all: real test images and each family's samples drawn
     together, and one diffusion run drawn as a path from noise into the data. The points ship with
@@ -267,7 +267,7 @@ def image_space_map(dataset: str) -> tuple[Image.Image, str]:
     return image, text
 
 
-@results.remembered()
+@results.remembered(heavy=True)
 def encode_three_ways(dataset: str, source: str, drawing, example: float) -> tuple[Image.Image, Image.Image, str]:
     """One image encoded by the VAE's encoder, by DDIM inversion and by GAN inversion, each decoded back."""
     x = common.input_image(dataset, source, drawing, example)

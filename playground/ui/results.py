@@ -9,6 +9,7 @@ MAX_BYTES. Inputs that are not plain values (an uploaded image, a drawing, a cli
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -21,6 +22,10 @@ from PIL import Image
 from playground import weights
 
 MAX_BYTES = 48 * 2**20  # of decoded pixels: a few hundred results at the defaults
+# One heavy computation at a time (many network passes: the diffusion views, GAN inversion). It is
+# taken only to compute, so a heavy view's answer from the cache does not wait behind one being
+# computed (README, "Speed and load").
+HEAVY_LOCK = threading.Lock()
 FROM_CACHE = " · *answered from the results cache: computed once, with the cost above*"
 
 
@@ -93,23 +98,29 @@ def _noted(value, note_at: int | None):
     return tuple(out)
 
 
-def remembered(note_at: int | None = -1):
+def remembered(note_at: int | None = -1, heavy: bool = False):
     """Cache an action's finished results, keyed by every input. `note_at`: which output is its
     text (the cost line), to say that a result came from the cache; None for none. A generator
-    (a streamed action) computes once and streams its steps; from the cache it gives its last."""
+    (a streamed action) computes once and streams its steps; from the cache it gives its last.
+    `heavy`: it computes holding HEAVY_LOCK (an answer from the cache does not take it)."""
 
     def wrap(fn: Callable) -> Callable:
         from playground.ui.common import user_errors  # (common imports this module's users)
 
         fn = user_errors(fn)
+        turn = (lambda: HEAVY_LOCK) if heavy else contextlib.nullcontext
         if inspect.isgeneratorfunction(fn):
+
+            def computed(*args, **kw):  # the lock is held across the steps, whichever thread asks for the next
+                with turn():
+                    yield from fn(*args, **kw)
 
             @functools.wraps(fn)
             def streamed(*args, **kw):
                 try:
                     key = _key(fn, args, kw)
                 except TypeError:
-                    yield from fn(*args, **kw)
+                    yield from computed(*args, **kw)
                     return
                 value = _claim(key)
                 if value is not _MISS:
@@ -117,7 +128,7 @@ def remembered(note_at: int | None = -1):
                     return
                 last, done = _MISS, False
                 try:
-                    for last in fn(*args, **kw):
+                    for last in computed(*args, **kw):
                         yield last
                     done = True
                 finally:  # a visitor who leaves mid-stream keeps nothing: the next one computes
@@ -130,12 +141,14 @@ def remembered(note_at: int | None = -1):
             try:
                 key = _key(fn, args, kw)
             except TypeError:
-                return fn(*args, **kw)
+                with turn():
+                    return fn(*args, **kw)
             value = _claim(key)
             if value is not _MISS:
                 return _noted(value, note_at)
             try:
-                value = fn(*args, **kw)
+                with turn():
+                    value = fn(*args, **kw)
             finally:
                 _release(key, value)
             return value
