@@ -16,6 +16,7 @@ from playground.ui import (
     filecache,
     gan_tab,
     latent_tab,
+    results,
     train_tab,
     vae_tab,
     views,
@@ -156,7 +157,7 @@ def wire_openings(events: list, built: dict) -> list:
     figures = [built["gan"]["timeline"], built["vae"]["losses"], built["diffusion"]["forward"], built["latent"]["map"],
                *comparison["figures"]]  # fmt: skip
     opening = [
-        (fn, inputs, outputs, fn in HEAVY_OPENING) for b in built.values() for fn, inputs, outputs in b["opening"]
+        (fn, inputs, outputs, results.is_heavy(fn)) for b in built.values() for fn, inputs, outputs in b["opening"]
     ]
     for event in events:
         for fn, inputs, outputs in figures:
@@ -198,12 +199,6 @@ def build_app() -> gr.Blocks:
     demo.openings = openings  # for the warm start (launch)
     return demo
 
-
-# Run in the heavy slots when they open the page, as their buttons do.
-HEAVY_OPENING = {
-    diffusion_tab.diffusion_sample, compare_tab.compare, latent_tab.latent_interpolate, latent_tab.same_seed,
-    latent_tab.image_space_map, latent_tab.opening_encode,
-}  # fmt: skip
 
 PRESENT_JS = "(on) => { document.body.classList.toggle('present', !!on); }"
 # The link is made in the browser, which knows the address it was opened at (behind a proxy too).
@@ -288,7 +283,7 @@ def launch(
     demo.launch(theme=THEME, css=CSS, head=HEAD, prevent_thread_lock=True, **kw)
     if warm_start:
         openings = [o for d in datasets for o in demo.openings(d)]
-        light = [o for o in openings if o[0] not in HEAVY_OPENING]  # no diffusion model in them
-        warm.fill_in_background(datasets, light, [o for o in openings if o[0] in HEAVY_OPENING])
+        light = [o for o in openings if not results.is_heavy(o[0])]  # no diffusion model in them
+        warm.fill_in_background(datasets, light, [o for o in openings if results.is_heavy(o[0])])
     if block:
         demo.block_thread()

@@ -401,3 +401,6 @@ def build(dataset: gr.Dropdown) -> dict:
 def opening_encode(dataset: str, example: float):
     """What "Encode three ways" shows for a test image: the page opens with it (and so from the cache)."""
     return encode_three_ways(dataset, "test image", None, example)
+
+
+opening_encode.heavy = results.is_heavy(encode_three_ways)  # it computes only through it

@@ -134,6 +134,7 @@ def remembered(note_at: int | None = -1, heavy: bool = False):
                 finally:  # a visitor who leaves mid-stream keeps nothing: the next one computes
                     _release(key, last if done else _MISS)
 
+            streamed.heavy = heavy
             return streamed
 
         @functools.wraps(fn)
@@ -153,9 +154,16 @@ def remembered(note_at: int | None = -1, heavy: bool = False):
                 _release(key, value)
             return value
 
+        plain.heavy = heavy
         return plain
 
     return wrap
+
+
+def is_heavy(fn: Callable) -> bool:
+    """Whether `fn` computes holding HEAVY_LOCK (`remembered(heavy=True)`): its event takes a heavy
+    slot (common.HEAVY), at start too (the warm start computes it after the light ones)."""
+    return getattr(fn, "heavy", False)
 
 
 def clear() -> None:
