@@ -450,3 +450,40 @@ def test_quality_table_without_metrics(use_weights, monkeypatch, tmp_path):
     monkeypatch.setenv("PLAYGROUND_WEIGHTS", str(tmp_path))
     with pytest.raises(gr.Error, match="no metrics measured"):
         compare_tab.quality_table("mnist")
+
+
+def test_app_py_starts_and_answers(tmp_path):
+    """The entry point as a Space runs it, warm start and all: it answers its first request, and
+    logs no error."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "CPU_CORES": "2"}
+    env.pop("PLAYGROUND_WEIGHTS", None)  # the shipped weights, as a visitor gets them
+    log = (tmp_path / "app.log").open("w")
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert app.poll() is None, (tmp_path / "app.log").read_text()
+            assert time.monotonic() < deadline, "no answer in 240 s"
+            try:
+                up = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.2)
+        picture, text = up.predict("mnist", "any", 4, 0, api_name="/gan_sample")
+        assert len(cells(picture, 8)) == 4 and "GAN" in text
+    finally:
+        app.terminate()
+        app.wait(30)
+        log.close()
+    assert "Traceback" not in (tmp_path / "app.log").read_text()
