@@ -31,7 +31,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from gradio_client import Client, handle_file
 
-from playground.clients import client
+from playground.clients import client, when_up
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -115,15 +115,7 @@ def cold_start(runs: int, dataset: str, port: int = 7893, timeout_s: float = 300
         )
         try:
             while True:
-                if app.poll() is not None:
-                    raise RuntimeError(f"app.py exited with {app.returncode} before answering")
-                if time.perf_counter() - t0 > timeout_s:
-                    raise RuntimeError(f"app.py gave no answer in {timeout_s:.0f} s")
-                try:
-                    up = client(f"http://127.0.0.1:{port}/")
-                except Exception:  # noqa: BLE001 - not up yet: connection refused, or no config yet
-                    time.sleep(0.1)
-                    continue
+                up = when_up(f"http://127.0.0.1:{port}/", app, deadline=t0 + timeout_s)
                 try:
                     up.predict(dataset, "any", 16, 0, api_name="/gan_sample")
                     break

@@ -4,17 +4,23 @@ through gradio_client."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 
 import gradio as gr
 import numpy as np
 import pytest
 import torch
-from conftest import cells
+from conftest import ROOT, cells
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
 from playground import weights
+from playground.clients import when_up
 from playground.data import DATASETS, draw_classes
 from playground.images import image_to_tensor, to_pil
 from playground.models import make_generator
@@ -455,14 +461,6 @@ def test_quality_table_without_metrics(use_weights, monkeypatch, tmp_path):
 def test_app_py_starts_and_answers(tmp_path):
     """The entry point as a Space runs it, warm start and all: it answers its first request, and
     logs no error."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    from conftest import ROOT
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -471,15 +469,10 @@ def test_app_py_starts_and_answers(tmp_path):
     log = (tmp_path / "app.log").open("w")
     app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert app.poll() is None, (tmp_path / "app.log").read_text()
-            assert time.monotonic() < deadline, "no answer in 240 s"
-            try:
-                up = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                time.sleep(0.2)
+        try:
+            up = when_up(f"http://127.0.0.1:{port}/", app, deadline=time.perf_counter() + 240)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}\n{(tmp_path / 'app.log').read_text()}")
         picture, text = up.predict("mnist", "any", 4, 0, api_name="/gan_sample")
         assert len(cells(picture, 8)) == 4 and "GAN" in text
     finally:

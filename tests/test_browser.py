@@ -116,11 +116,7 @@ def test_every_tab_opens_with_images(app_url, browser):
     try:
         for name in TABS:
             page.get_by_role("tab", name=name).click()
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.image-frame img')]"
-                ".some(i => i.offsetParent !== null && i.complete && i.naturalWidth > 0)",
-                timeout=60_000,
-            )
+            page.wait_for_function(f"() => ({SHOWN}).length > 0", timeout=60_000)
             wait_idle(page)
             expected = {"GAN": 3, "VAE": 4, "Diffusion": 4, "Compare": 3, "Train it yourself": 2}.get(name, 4)
             # An image the server has sent may still be downloading once the page is idle (a slow
