@@ -102,6 +102,7 @@ class LiveRun:
     history: list[dict] = field(default_factory=list)  # one record per slice: step, seconds and mean losses
     step: int = 0
     seconds: float = 0.0  # of training so far
+    paused: bool = False  # asked to stop: whoever trains it stops at the end of the slice
 
     def __post_init__(self):
         s = self.settings = self.settings.checked()

@@ -110,6 +110,36 @@ def test_pause_keeps_the_run_and_train_goes_on_from_there_and_reset_starts_again
     assert train_tab._runs["pause-resume"].step == 0 and "not trained yet" in status
 
 
+def test_pause_alone_ends_the_stream_and_an_update_on_its_way_says_paused(use_weights, monkeypatch):
+    """An API client may call /live_pause without cancelling the stream, and the page's cancel may
+    come after an update is already on its way: either way the stream stops, its last status says
+    Paused, and Train goes on."""
+    monkeypatch.setattr(train_tab, "SLICE_S", 0.05)
+    me = Visitor("pause-alone")
+    args = ("mnist", "vae", 1e-3, 8, 1.0, 100)
+    stream = train_tab.live_train(*args, request=me)
+    next(stream)
+    assert "Paused at step" in train_tab.live_pause(request=me)
+    with pytest.raises(StopIteration):
+        next(stream)
+    assert not train_tab._slot.locked() and not train_tab._line
+    stream = train_tab.live_train(*args, request=me)
+    *_, status = next(stream)
+    assert "Paused" not in status and "step" in status
+    run = train_tab._runs["pause-alone"]
+    step = run.trainer.step
+
+    def paused_meanwhile(x, y):  # Pause pressed while this slice trains
+        train_tab.live_pause(request=me)
+        return step(x, y)
+
+    monkeypatch.setattr(run.trainer, "step", paused_meanwhile)
+    *_, status = next(stream)
+    assert f"Paused at step {run.step:,}" in status
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
 def test_one_visitor_trains_at_a_time_and_the_next_hears_where_they_are(use_weights, monkeypatch):
     monkeypatch.setattr(train_tab, "SLICE_S", 0.05)
     monkeypatch.setattr(train_tab, "WAIT_S", 0.01)

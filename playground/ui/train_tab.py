@@ -81,7 +81,13 @@ def _shown(run: LiveRun) -> tuple[Image.Image, Image.Image, str]:
     )
     if run.budget_left <= 0:
         status += " **This run has used its budget:** press Reset to start another."
+    elif run.paused:  # an update already on its way when Pause was pressed says so too, not "step N"
+        status = _paused(run)
     return samples, losses, status
+
+
+def _paused(run: LiveRun) -> str:
+    return f"Paused at step {run.step:,}, {run.seconds:.0f} s of {BUDGET_S:.0f} s used. Press Train to go on."
 
 
 @results.remembered(note_at=None)
@@ -123,6 +129,7 @@ def live_train(
     losses and status about once a second, until it is paused, its visitor leaves or its budget is
     spent. While another visitor's model trains, say where this one is in line."""
     run = _run_for(_visitor(request), _settings(dataset, family, lr, latent_dim, beta, images, stabilisers))
+    run.paused = False
     if run.budget_left <= 0:
         yield _shown(run)
         return
@@ -130,6 +137,8 @@ def live_train(
     _line.append(ticket)
     try:
         while not (_line[0] is ticket and _slot.acquire(blocking=False)):
+            if run.paused:
+                return
             place = _line.index(ticket)
             yield (
                 gr.skip(),
@@ -141,7 +150,7 @@ def live_train(
             )
             time.sleep(WAIT_S)
         try:
-            while run.budget_left > 0:
+            while run.budget_left > 0 and not run.paused:
                 t0 = time.perf_counter()
                 compute.run(run.train_for, SLICE_S)  # all the cores, between the UNet passes of others
                 shown = _shown(run)
@@ -155,12 +164,14 @@ def live_train(
 
 @common.user_errors
 def live_pause(request: gr.Request = None) -> str:
-    """Stop the visitor's training where it is (the Train button goes on from there)."""
+    """Stop the visitor's training where it is (the Train button goes on from there). The page also
+    cancels the stream; an API client that only calls this stops it at the end of its slice."""
     with _runs_lock:
         run = _runs.get(_visitor(request))
     if run is None:
         return "Nothing is training: press Train."
-    return f"Paused at step {run.step:,}, {run.seconds:.0f} s of {BUDGET_S:.0f} s used. Press Train to go on."
+    run.paused = True
+    return _paused(run)
 
 
 @common.user_errors
