@@ -24,7 +24,7 @@ from playground.clients import when_up
 from playground.data import DATASETS, draw_classes
 from playground.images import image_to_tensor, to_pil
 from playground.models import make_generator
-from playground.ui import build_app, common, compare_tab, diffusion_tab, gan_tab, latent_tab, vae_tab
+from playground.ui import build_app, common, compare_tab, diffusion_tab, gan_tab, latent_tab, results, vae_tab
 from playground.ui.app import launch
 
 
@@ -177,6 +177,17 @@ def test_page_without_weights_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_WEIGHTS", str(tmp_path))
     demo = build_app()
     assert any("No trained weights" in str(getattr(b, "value", "")) for b in demo.blocks.values())
+
+
+def test_every_heavy_endpoint_takes_the_heavy_slot(use_weights):
+    # A function that computes holding the heavy lock (remembered(heavy=True)) must queue in the
+    # heavy slot too, or a visitor's requests wait for the lock while holding the light workers.
+    # (the page's opening events, api_name "false_N", take theirs in app.wire_openings, from is_heavy)
+    fns = build_app().fns.values()
+    endpoints = {f.api_name: f for f in fns if f.fn is not None and f.api_name and not f.api_name.startswith("false")}
+    heavy = {name for name, f in endpoints.items() if results.is_heavy(f.fn)}
+    assert {"diffusion_sample", "compare", "same_seed", "image_space_map"} <= heavy
+    assert heavy == {name for name, f in endpoints.items() if f.concurrency_id == common.HEAVY["concurrency_id"]}
 
 
 @pytest.fixture
