@@ -207,6 +207,16 @@ def use_both_weights(tiny_weights_both, monkeypatch) -> Path:
     yield from _pointed_at(tiny_weights_both, monkeypatch)
 
 
+def endpoints(demo) -> dict:
+    """The app's API endpoints by name: its events with a function and an api_name of their own (a
+    `cancels=` makes a helper event with no function; api_name=False events are named "false_N")."""
+    return {
+        f.api_name: f
+        for f in demo.fns.values()
+        if f.fn is not None and f.api_name and not f.api_name.startswith("false")
+    }
+
+
 def cells(picture, columns: int, captioned: bool = False, dataset: str = "mnist") -> list:
     """The images of a picture made by `common.picture` (a path or a PIL image), blank cells left out."""
     from PIL import Image

@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, cells
+from conftest import ROOT, cells, endpoints
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
@@ -183,11 +183,10 @@ def test_every_heavy_endpoint_takes_the_heavy_slot(use_weights):
     # A function that computes holding the heavy lock (remembered(heavy=True)) must queue in the
     # heavy slot too, or a visitor's requests wait for the lock while holding the light workers.
     # (the page's opening events, api_name "false_N", take theirs in app.wire_openings, from is_heavy)
-    fns = build_app().fns.values()
-    endpoints = {f.api_name: f for f in fns if f.fn is not None and f.api_name and not f.api_name.startswith("false")}
-    heavy = {name for name, f in endpoints.items() if results.is_heavy(f.fn)}
+    served = endpoints(build_app())
+    heavy = {name for name, f in served.items() if results.is_heavy(f.fn)}
     assert {"diffusion_sample", "compare", "same_seed", "image_space_map"} <= heavy
-    assert heavy == {name for name, f in endpoints.items() if f.concurrency_id == common.HEAVY["concurrency_id"]}
+    assert heavy == {name for name, f in served.items() if f.concurrency_id == common.HEAVY["concurrency_id"]}
 
 
 @pytest.fixture

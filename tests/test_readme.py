@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import gradio
-from conftest import ROOT
+from conftest import ROOT, endpoints
 
 from playground import cli
 
@@ -68,7 +68,6 @@ def test_metrics_table_is_generated_from_metrics_json():
 def test_readme_lists_every_api_endpoint(use_weights):
     from playground.ui import build_app
 
-    fns = build_app().fns.values()  # (a `cancels=` makes a helper event with no function: not an endpoint)
-    served = {f.api_name for f in fns if f.fn is not None and f.api_name and not f.api_name.startswith("false")}
+    served = set(endpoints(build_app()))
     listed = set(re.findall(r"`(\w+)`", README.split("Every action is also an API endpoint:")[1].split("```")[0]))
     assert served == listed
