@@ -13,7 +13,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from test_train import run, train
 
 from playground import weights
-from playground.models import DiffusionModel
+from playground.models import GAN, DiffusionModel
 from playground.models.diffusion import DISTILLED, DISTILLED_FILE, STUDENT_DIR
 from playground.training.distill import (
     Distillation,
@@ -163,11 +163,38 @@ def test_a_student_is_distilled_from_a_teacher_and_samples_in_its_steps(data_roo
         ["--distill-steps", "0", "--init-from", "x"],
         ["--distill-steps", "2", "--init-from", "x", "--prediction-type", "epsilon"],
         ["--distill-steps", "2", "--init-from", "x", "--teacher-substeps", "1"],
+        ["--adversarial", "x"],  # adversarial distillation without --distill-steps
+        ["--distill-steps", "2", "--init-from", "x", "--adversarial", "no-such-gan"],
     ],
 )
 def test_distillation_arguments_are_checked(data_root, tmp_path, extra):
     with pytest.raises(SystemExit):
         run(data_root, tmp_path, "mnist", "diffusion", "--dry-run", *extra)
+
+
+@pytest.mark.slow
+def test_a_student_is_distilled_adversarially_against_a_gans_discriminator(data_root, tmp_path):
+    assert run(data_root, tmp_path, "mnist", "diffusion", "--dry-run") == 0
+    assert run(data_root, tmp_path, "mnist", "gan", "--dry-run") == 0
+    gan = tmp_path / "weights" / "mnist" / "gan"
+    before = {k: v.clone() for k, v in GAN.from_pretrained(gan).discriminator.state_dict().items()}
+    student = tmp_path / "student"
+    assert train.main(["--dataset", "mnist", "--family", "diffusion", "--data-root", str(data_root),
+                       "--batch-size", "16", "--checkpoint-dir", str(tmp_path / "ckpt2"), "--log-every", "1",
+                       "--dry-run", "--out", str(student), "--init-from", str(tmp_path / "weights" / "mnist" / "diffusion"),
+                       "--distill-steps", "2", "--adversarial", str(gan)]) == 0  # fmt: skip
+    model = DiffusionModel.from_pretrained(student)
+    assert model.prediction_type == "v_prediction" and model.cost().nfe == 2
+    summary = json.loads((student / "training" / "summary.json").read_text())
+    assert summary["distilled"]["method"] == "progressive distillation with an adversarial term"
+    assert summary["recipe"]["adversarial"] == f"(outside the checkout) {gan.name}"  # no machine's path
+    log = [json.loads(line) for line in (student / "training" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if r["kind"] == "step"]
+    assert steps and all(0 < r["d_real"] < 1 and torch.isfinite(torch.tensor(r["loss_adv"])) for r in steps)
+    assert model.sample(2, seed=0, class_labels=1).shape == (2, 1, 28, 28)
+    # the GAN it borrowed the discriminator from is left as it was (the discriminator trains on a copy)
+    after = GAN.from_pretrained(gan).discriminator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_only_diffusion_distils(data_root, tmp_path):

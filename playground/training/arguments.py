@@ -136,6 +136,12 @@ def add_family_arguments(p: argparse.ArgumentParser) -> None:
         "the paper's halving); more give the student a target closer to the teacher's ODE, at K guided "
         "teacher passes per training image",
     )
+    p.add_argument(
+        "--adversarial",
+        metavar="GAN",
+        help="with --distill-steps: add an adversarial term to the distillation (as SDXL-Lightning does), "
+        "against the discriminator of the GAN weights in this folder, trained on from there",
+    )
 
 
 def checked(p: argparse.ArgumentParser, recipe: dict, argv) -> argparse.Namespace:
@@ -167,4 +173,8 @@ def checked(p: argparse.ArgumentParser, recipe: dict, argv) -> argparse.Namespac
         if args.prediction_type not in (None, "v_prediction"):
             p.error("a distilled student predicts v: leave out --prediction-type or say v_prediction")
         args.prediction_type = "v_prediction"
+    elif args.adversarial:
+        p.error("--adversarial is for --distill-steps")
+    if args.adversarial and not (Path(args.adversarial) / "config.json").is_file():
+        p.error(f"--adversarial: {args.adversarial} holds no GAN weights (no config.json)")
     return args

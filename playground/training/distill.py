@@ -146,3 +146,16 @@ class Distillation:
         """The paper's "truncated SNR" weighting, max(SNR_t, 1), of the clean-image error."""
         a, sg = self.schedule.at(t, like)
         return torch.maximum(a.square() / sg.square(), torch.ones_like(a))
+
+
+class AdversarialDistillation(Distillation):
+    """Progressive distillation with an adversarial term, as SDXL-Lightning pairs them (Lin et al.
+    2024): at every step but the first, where the noisy image holds nothing of an image yet, the
+    student's clean-image estimate must also fool a discriminator (a GAN's, trained on the same
+    data, trained on here). The distillation target keeps each noise's own image (diversity); the
+    discriminator judges the estimate against real images rather than the teacher's ODE, which
+    blurs textures in a few steps (docs/results.md, "Diffusion step grids")."""
+
+    def __init__(self, teacher: DiffusionModel, steps: int, guidance: float, substeps: int, discriminator):
+        super().__init__(teacher, steps, guidance, substeps)
+        self.discriminator = discriminator

@@ -34,10 +34,11 @@ def recipe(args: argparse.Namespace) -> dict:
     """Every argument that decides what is trained, --config as a JSON object."""
     r = {k: v for k, v in vars(args).items() if k not in NOT_RECIPE}
     r["config"] = json.loads(args.config) if isinstance(args.config, str) else args.config
-    if r.get("init_from"):  # kept where it lies inside the checkout, as a relative path; else only its name
-        start = Path(r["init_from"]).resolve()
-        inside = start.is_relative_to(Path.cwd())
-        r["init_from"] = str(start.relative_to(Path.cwd())) if inside else f"(outside the checkout) {start.name}"
+    for key in ("init_from", "adversarial"):  # weights it starts from: kept where they lie inside the
+        if r.get(key):  # checkout, as a relative path; else only the folder's name
+            start = Path(r[key]).resolve()
+            inside = start.is_relative_to(Path.cwd())
+            r[key] = str(start.relative_to(Path.cwd())) if inside else f"(outside the checkout) {start.name}"
     return r
 
 
