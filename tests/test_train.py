@@ -76,7 +76,8 @@ def test_the_shipped_mnist_gan_retrains_from_its_own_recipe(data_root, tmp_path)
     before = json.loads((shipped / "training" / "summary.json").read_text())
     assert {k: again["recipe"][k] for k in before["recipe"]} == before["recipe"]
     newer = {k: v for k, v in again["recipe"].items() if k not in before["recipe"]}
-    assert newer == {"distill_steps": None, "teacher_substeps": 2}  # arguments newer than the recipe, at their defaults
+    # arguments newer than the recipe, at their defaults
+    assert newer == {"distill_steps": None, "teacher_substeps": 2, "adversarial": None}
     assert again["recipe"]["epochs"] == before["epochs"] == 14 and again["lr_schedule"] == "constant"
     assert train.main([*argv, "--epochs", "3"]) == 0  # an argument given beside the recipe wins
     assert json.loads((out / "training" / "summary.json").read_text())["recipe"]["epochs"] == 3
